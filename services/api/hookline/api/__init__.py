@@ -1,0 +1,1 @@
+"""The REST API: subscriptions, events, the catalog and administration."""

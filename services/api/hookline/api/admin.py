@@ -1,0 +1,99 @@
+"""``/v2/admin``: tenants, their API keys, and the event catalog. Admin token only."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hookline.api.auth import key_hash, new_key, require_admin
+from hookline.api.body import json_body, path_id
+from hookline.api.catalog import catalog_entry_of
+from hookline.api.context import Context, ctx
+from hookline.api.errors import NotFound, Unprocessable
+from hookline.core.catalog import EVENT_NAME, EventType, plural_of
+
+routes = web.RouteTableDef()
+
+
+def _admin(request: web.Request) -> Context:
+    c = ctx(request)
+    require_admin(c.settings.admin_token, request)
+    return c
+
+
+@routes.post("/v2/admin/tenants")
+async def create_tenant(request: web.Request) -> web.Response:
+    c = _admin(request)
+    body = await json_body(request)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not 0 < len(name.strip()) <= 200:
+        raise Unprocessable.fields({"name": "name must be a string of 1 to 200 characters"})
+    key = new_key()
+    async with c.pool.acquire() as conn, conn.transaction():
+        tenant_id = await conn.fetchval(
+            "INSERT INTO tenants (name) VALUES ($1) RETURNING id", name.strip()
+        )
+        key_id = await _insert_key(conn, tenant_id, key)
+    value = {"id": tenant_id, "name": name.strip(), "apiKey": key, "apiKeyId": key_id}
+    return web.json_response({"value": value}, status=201)
+
+
+@routes.post("/v2/admin/tenants/{id}/keys")
+async def issue_key(request: web.Request) -> web.Response:
+    c = _admin(request)
+    tenant_id = path_id(request)
+    if not await c.pool.fetchval("SELECT 1 FROM tenants WHERE id = $1", tenant_id):
+        raise NotFound(f"tenant {tenant_id} does not exist")
+    key = new_key()
+    async with c.pool.acquire() as conn:
+        key_id = await _insert_key(conn, tenant_id, key)
+    return web.json_response({"value": {"id": key_id, "apiKey": key}}, status=201)
+
+
+@routes.delete("/v2/admin/tenants/{id}/keys/{keyId}")
+async def revoke_key(request: web.Request) -> web.Response:
+    c = _admin(request)
+    done = await c.pool.fetchval(
+        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND tenant_id = $2"
+        " AND revoked_at IS NULL RETURNING id",
+        path_id(request, "keyId"),
+        path_id(request),
+    )
+    if done is None:
+        raise NotFound("no such active key for this tenant")
+    return web.Response(status=204)
+
+
+@routes.put("/v2/admin/event/{eventType}")
+async def put_event_type(request: web.Request) -> web.Response:
+    c = _admin(request)
+    name = request.match_info["eventType"]
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise Unprocessable.fields({"": "the body must be a JSON object"})
+    problems: dict[str, str] = {}
+    if not EVENT_NAME.match(name):
+        problems["eventType"] = "event type names are 'object.verb', lower case"
+    for key in ("description", "payloadModel", "plural"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            problems[key] = f"{key} must be a string"
+    if problems:
+        raise Unprocessable.fields(problems)
+    event = EventType(
+        name=name,
+        description=body.get("description") or "",
+        payload_model=body.get("payloadModel"),
+        plural=body.get("plural") or plural_of(name.split(".")[0]),
+    )
+    await c.catalog.put(event)
+    return web.json_response({"value": {name: catalog_entry_of(event)}})
+
+
+async def _insert_key(conn: object, tenant_id: int, key: str) -> int:
+    return int(
+        await conn.fetchval(  # type: ignore[attr-defined]
+            "INSERT INTO api_keys (tenant_id, key_hash, prefix) VALUES ($1, $2, $3) RETURNING id",
+            tenant_id,
+            key_hash(key),
+            key[:7],
+        )
+    )

@@ -1,0 +1,59 @@
+"""The API's app factory: resources in ``cleanup_ctx``, views in their modules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from hookline.api import admin, events, subscriptions
+from hookline.api.catalog import Catalog
+from hookline.api.context import CONTEXT, Context
+from hookline.api.errors import error_middleware
+from hookline.api.projector import Projector
+from hookline.api.store import SubscriptionStore
+from hookline.api.validation import TargetPolicy
+from hookline.core import db, kafka, topics
+from hookline.core.config import Settings
+
+MAX_BODY = 2 * 1024 * 1024
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_routes(admin.routes)
+    app.router.add_routes(subscriptions.routes)
+    app.router.add_routes(events.routes)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        await kafka.ensure_topics(settings)
+        pool = await db.connect(settings.database_url, max_size=20)
+        await db.migrate(pool)
+        producer = kafka.producer(settings)
+        await producer.start()
+        projector = Projector(settings, pool)
+        await projector.start()
+        await projector.catch_up()
+        projector.run_in_background()
+        catalog = Catalog(pool)
+        await catalog.seed()
+        app[CONTEXT] = Context(
+            settings=settings,
+            pool=pool,
+            producer=producer,
+            store=SubscriptionStore(pool, producer, topics.subscriptions(settings)),
+            catalog=catalog,
+            policy=TargetPolicy(settings.allow_http_targets, settings.allow_private_targets),
+        )
+        yield
+        await projector.stop()
+        await producer.stop()
+        await pool.close()
+
+    app.cleanup_ctx.append(resources)
+    return app
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

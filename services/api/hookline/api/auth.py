@@ -1,0 +1,68 @@
+"""Who is calling: a tenant's API key, or the admin token.
+
+Keys are ``hl_`` + 32 random bytes (URL-safe base64) and stored as their SHA-256;
+the key itself is shown once, when it is issued. A key comes as ``Authorization:
+Bearer <key>`` or as Basic with the key as the password (Tripletex's way).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+
+from hookline.api.errors import Unauthorized
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: int
+    name: str
+
+
+def new_key() -> str:
+    return "hl_" + secrets.token_urlsafe(32)
+
+
+def key_hash(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def credential(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise Unauthorized("the Basic credentials are not valid base64") from exc
+        _, _, password = decoded.partition(":")
+        if password:
+            return password
+    raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
+
+
+async def tenant_of(pool: asyncpg.Pool, request: web.Request) -> Tenant:
+    row = await pool.fetchrow(
+        "SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+        " WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        key_hash(credential(request)),
+    )
+    if row is None:
+        raise Unauthorized("the API key is not valid or was revoked")
+    return Tenant(id=row["id"], name=row["name"])
+
+
+def require_admin(token: str, request: web.Request) -> None:
+    if not token:
+        raise Unauthorized("admin calls are off: HOOKLINE_ADMIN_TOKEN is not set")
+    if not hmac.compare_digest(credential(request).encode(), token.encode()):
+        raise Unauthorized("the admin token is not valid")

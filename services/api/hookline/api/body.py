@@ -1,0 +1,46 @@
+"""Reading request bodies and query parameters, with errors a client can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from hookline.api.errors import BadRequest, Unprocessable
+
+
+async def json_body(request: web.Request) -> Any:
+    raw = await request.read()  # a body over the limit answers 413 through the middleware
+    if not raw.strip():
+        raise BadRequest("the body is empty: send a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+
+
+def int_param(
+    request: web.Request, name: str, default: int, *, low: int = 0, high: int = 10**9
+) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise Unprocessable.fields({name: f"{name} must be a whole number"}) from exc
+    if not low <= value <= high:
+        raise Unprocessable.fields({name: f"{name} must be between {low} and {high}"})
+    return value
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    raw = request.match_info[name]
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise Unprocessable.fields({name: f"{name} must be a whole number, not {raw!r}"}) from exc
+    if not 0 < value < 2**63:
+        raise Unprocessable.fields({name: f"{name} is out of range"})
+    return value

@@ -1,0 +1,96 @@
+"""The API's errors, rendered in one place.
+
+    ApiError                  any answer that is not a success
+     ├── BadRequest      400  malformed JSON, a body too large
+     ├── Unauthorized    401  no valid API key or admin token
+     ├── NotFound        404  no such object for this tenant
+     ├── Conflict        409  a stale ``version``
+     └── Unprocessable   422  well-formed input that breaks a rule; lists every bad field
+
+Every error answers ``{"status", "code", "message"}`` (plus ``validationMessages``
+for 422). Anything else raised by a view is logged and answered as an opaque 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    status = 500
+    code = "error"
+
+    def __init__(self, message: str, *, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def body(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+        }
+        if self.details:
+            body["validationMessages"] = self.details
+        return body
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class Unprocessable(ApiError):
+    status = 422
+    code = "validation_failed"
+
+    @classmethod
+    def fields(cls, problems: dict[str, str]) -> Unprocessable:
+        message = "; ".join(f"{k}: {v}" if k else v for k, v in problems.items())
+        return cls(message, details=[{"field": k, "message": v} for k, v in problems.items()])
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        body = {"status": exc.status, "code": "http_error", "message": exc.reason}
+        return web.json_response(body, status=exc.status, headers=_allow(exc))
+    except Exception:
+        log.exception("unexpected error", extra={"ctx": {"path": request.path}})
+        body = {"status": 500, "code": "internal", "message": "internal error"}
+        return web.json_response(body, status=500)
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str] | None:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else None

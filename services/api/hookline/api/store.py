@@ -1,0 +1,215 @@
+"""Subscription commands and queries.
+
+A change is written to ``hookline.subscriptions`` (the log of record) first and to
+the read model second, both while the subscription's row is locked, so that two
+writers to one subscription are serialized: no two records with one version ever
+reach the topic, and the change is readable as soon as the call returns. The
+projector applies the same records from the topic with the same fold, which is
+what rebuilds the read model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from hookline.api.errors import Conflict, NotFound
+from hookline.api.validation import SubscriptionInput
+from hookline.core.messages import SubscriptionRecord
+from hookline.core.signing import generate_secret
+from hookline.core.subscriptions import ACTIVE
+
+_COLUMNS = (
+    "id, tenant_id, version, events, target_url, fields, format, status, auth_header_name,"
+    " auth_header_value, secret, extract(epoch from created_at) AS created_at,"
+    " extract(epoch from updated_at) AS updated_at, deleted"
+)
+
+UPSERT = """
+INSERT INTO subscriptions (id, tenant_id, version, events, target_url, fields, format, status,
+    auth_header_name, auth_header_value, secret, created_at, updated_at, deleted)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), to_timestamp($13), $14)
+ON CONFLICT (id) DO UPDATE SET
+    tenant_id = EXCLUDED.tenant_id, version = EXCLUDED.version, events = EXCLUDED.events,
+    target_url = EXCLUDED.target_url, fields = EXCLUDED.fields, format = EXCLUDED.format,
+    status = EXCLUDED.status, auth_header_name = EXCLUDED.auth_header_name,
+    auth_header_value = EXCLUDED.auth_header_value, secret = EXCLUDED.secret,
+    created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
+WHERE subscriptions.version < EXCLUDED.version
+"""
+
+
+def upsert_args(r: SubscriptionRecord) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.tenant,
+        r.version,
+        r.events,
+        r.target_url,
+        r.fields,
+        r.format,
+        r.status,
+        r.auth_header_name,
+        r.auth_header_value,
+        r.secret,
+        r.created_at,
+        r.updated_at,
+        r.deleted,
+    )
+
+
+def from_row(row: asyncpg.Record) -> SubscriptionRecord:
+    return SubscriptionRecord(
+        id=row["id"],
+        tenant=row["tenant_id"],
+        version=row["version"],
+        events=list(row["events"]),
+        target_url=row["target_url"],
+        status=row["status"],
+        secret=row["secret"],
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+        fields=row["fields"],
+        format=row["format"],
+        auth_header_name=row["auth_header_name"],
+        auth_header_value=row["auth_header_value"],
+        deleted=row["deleted"],
+    )
+
+
+class SubscriptionStore:
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._topic = topic
+
+    async def create(self, tenant: int, data: SubscriptionInput) -> SubscriptionRecord:
+        assert data.events is not None and data.target_url is not None
+        now = time.time()
+        async with self._pool.acquire() as conn:
+            new_id = await conn.fetchval("SELECT nextval('subscription_ids')")
+            record = SubscriptionRecord(
+                id=new_id,
+                tenant=tenant,
+                version=0,
+                events=data.events,
+                target_url=data.target_url,
+                status=ACTIVE,
+                secret=generate_secret(),
+                created_at=now,
+                updated_at=now,
+                fields=data.fields,
+                format=data.format or "default",
+                auth_header_name=data.auth_header_name,
+                auth_header_value=data.auth_header_value,
+            )
+            await self._write(conn, record)
+        return record
+
+    async def get(self, tenant: int, subscription_id: int) -> SubscriptionRecord:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM subscriptions"
+            " WHERE id = $1 AND tenant_id = $2 AND NOT deleted",
+            subscription_id,
+            tenant,
+        )
+        if row is None:
+            raise NotFound(f"subscription {subscription_id} does not exist")
+        return from_row(row)
+
+    async def update(
+        self, tenant: int, subscription_id: int, data: SubscriptionInput
+    ) -> SubscriptionRecord:
+        async with self._pool.acquire() as conn, conn.transaction():
+            current = await self._locked(conn, tenant, subscription_id)
+            if data.version is not None and data.version != current.version:
+                raise Conflict(
+                    f"subscription {subscription_id} is at version {current.version}, not"
+                    f" {data.version}: read it again and repeat your change"
+                )
+            record = apply_input(current, data)
+            await self._write(conn, record)
+        return record
+
+    async def change(self, tenant: int, subscription_id: int, **changes: Any) -> SubscriptionRecord:
+        """Any other change (status by Hookline itself, secret rotation, deletion)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            current = await self._locked(conn, tenant, subscription_id)
+            record = replace(
+                current, version=current.version + 1, updated_at=time.time(), **changes
+            )
+            await self._write(conn, record)
+        return record
+
+    async def delete(self, tenant: int, subscription_id: int) -> None:
+        await self.change(tenant, subscription_id, deleted=True)
+
+    async def _locked(
+        self, conn: asyncpg.Connection, tenant: int, subscription_id: int
+    ) -> SubscriptionRecord:
+        row = await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM subscriptions"
+            " WHERE id = $1 AND tenant_id = $2 AND NOT deleted FOR UPDATE",
+            subscription_id,
+            tenant,
+        )
+        if row is None:
+            raise NotFound(f"subscription {subscription_id} does not exist")
+        return from_row(row)
+
+    async def _write(self, conn: asyncpg.Connection, record: SubscriptionRecord) -> None:
+        await self._producer.send_and_wait(self._topic, record.encode(), key=record.key())
+        await conn.execute(UPSERT, *upsert_args(record))
+
+    async def list(
+        self,
+        tenant: int,
+        *,
+        where: Sequence[str],
+        args: Sequence[Any],
+        order: str,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[SubscriptionRecord]]:
+        clauses = " AND ".join(["tenant_id = $1", "NOT deleted", *where])
+        n = len(args) + 2
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM subscriptions WHERE {clauses}"
+            f" ORDER BY {order} OFFSET ${n} LIMIT ${n + 1}",
+            tenant,
+            *args,
+            offset,
+            limit,
+        )
+        total = (
+            rows[0]["total"]
+            if rows
+            else await self._pool.fetchval(
+                f"SELECT count(*) FROM subscriptions WHERE {clauses}", tenant, *args
+            )
+        )
+        return int(total), [from_row(r) for r in rows]
+
+
+def apply_input(current: SubscriptionRecord, data: SubscriptionInput) -> SubscriptionRecord:
+    """The record after an update: given fields change, the rest stays; version + 1."""
+    changes: dict[str, Any] = {"version": current.version + 1, "updated_at": time.time()}
+    if data.events is not None:
+        changes["events"] = data.events
+    if data.target_url is not None:
+        changes["target_url"] = data.target_url
+    if data.fields_given:
+        changes["fields"] = data.fields
+    if data.format is not None:
+        changes["format"] = data.format
+    if data.auth_given:
+        changes["auth_header_name"] = data.auth_header_name
+        changes["auth_header_value"] = data.auth_header_value
+    if data.status is not None:
+        changes["status"] = data.status
+    return replace(current, **changes)

@@ -1,0 +1,122 @@
+"""``/v2/event/subscription``: create, read, list, update and delete subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from hookline.api import present
+from hookline.api.auth import tenant_of
+from hookline.api.body import int_param, json_body, path_id
+from hookline.api.context import Context, ctx
+from hookline.api.errors import Unprocessable
+from hookline.api.validation import SubscriptionInput, parse_create, parse_update
+from hookline.core.ssrf import is_public_address
+
+routes = web.RouteTableDef()
+BASE = "/v2/event/subscription"
+
+
+@routes.post(BASE)
+async def create(request: web.Request) -> web.Response:
+    c = ctx(request)
+    tenant = await tenant_of(c.pool, request)
+    body = await json_body(request)
+    await _refresh_catalog(c, body)
+    data = parse_create(body, c.catalog.all(), c.policy)
+    await _check_resolves_public(c, data)
+    record = await c.store.create(tenant.id, data)
+    value = present.subscription(record, c.base_url(request), reveal_secret=True)
+    return web.json_response({"value": value}, status=201)
+
+
+@routes.get(BASE + "/{id}")
+async def read(request: web.Request) -> web.Response:
+    c = ctx(request)
+    tenant = await tenant_of(c.pool, request)
+    record = await c.store.get(tenant.id, path_id(request))
+    return web.json_response({"value": present.subscription(record, c.base_url(request))})
+
+
+@routes.put(BASE + "/{id}")
+async def update(request: web.Request) -> web.Response:
+    c = ctx(request)
+    tenant = await tenant_of(c.pool, request)
+    subscription_id = path_id(request)
+    body = await json_body(request)
+    await _refresh_catalog(c, body)
+    data = parse_update(body, c.catalog.all(), c.policy)
+    await _check_resolves_public(c, data)
+    record = await c.store.update(tenant.id, subscription_id, data)
+    return web.json_response({"value": present.subscription(record, c.base_url(request))})
+
+
+@routes.delete(BASE + "/{id}")
+async def delete(request: web.Request) -> web.Response:
+    c = ctx(request)
+    tenant = await tenant_of(c.pool, request)
+    await c.store.delete(tenant.id, path_id(request))
+    return web.Response(status=204)
+
+
+@routes.get(BASE)
+async def listing(request: web.Request) -> web.Response:
+    c = ctx(request)
+    tenant = await tenant_of(c.pool, request)
+    offset = int_param(request, "from", 0)
+    count = int_param(request, "count", 1000, high=10000)
+    where: list[str] = []
+    args: list[Any] = []
+    if event := request.query.get("event"):
+        args.append(event)
+        where.append(f"${len(args) + 1} = ANY(events)")
+    if status := request.query.get("status"):
+        args.append(status)
+        where.append(f"status = ${len(args) + 1}")
+    if target := request.query.get("targetUrl"):
+        args.append(target)
+        where.append(f"target_url = ${len(args) + 1}")
+    total, records = await c.store.list(
+        tenant.id,
+        where=where,
+        args=args,
+        order="created_at DESC, id DESC",
+        offset=offset,
+        limit=count,
+    )
+    base = c.base_url(request)
+    values = [present.subscription(r, base) for r in records]
+    return web.json_response(
+        {"fullResultSize": total, "from": offset, "count": len(values), "values": values}
+    )
+
+
+async def _refresh_catalog(c: Context, body: Any) -> None:
+    if isinstance(body, dict):
+        raw = body.get("events", body.get("event"))
+        names = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+        await c.catalog.known([n for n in names if isinstance(n, str)])
+
+
+async def _check_resolves_public(c: Context, data: SubscriptionInput) -> None:
+    """Refuse a target whose host resolves to a private address (checked again at connect)."""
+    if c.policy.allow_private or data.target_url is None:
+        return
+    parts = urlsplit(data.target_url)
+    host, port = parts.hostname or "", parts.port or 443
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout=5
+        )
+    except (OSError, TimeoutError) as exc:
+        raise Unprocessable.fields({"targetUrl": f"the host {host} cannot be resolved"}) from exc
+    bad = sorted({str(i[4][0]) for i in infos if not is_public_address(str(i[4][0]))})
+    if bad:
+        raise Unprocessable.fields(
+            {"targetUrl": f"targetUrl is not allowed: {host} resolves to {', '.join(bad)}"}
+        )

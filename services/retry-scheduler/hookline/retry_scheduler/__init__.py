@@ -1,0 +1,1 @@
+"""The retry scheduler: holds each delayed delivery until it is due, then puts it back."""

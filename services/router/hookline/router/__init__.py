@@ -1,0 +1,1 @@
+"""The router: a Faust app that matches each event to its subscriptions."""

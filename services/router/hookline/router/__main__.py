@@ -1,0 +1,22 @@
+"""``python -m hookline.router`` runs one router worker."""
+
+from __future__ import annotations
+
+import faust
+import uvloop
+
+from hookline.core import service
+from hookline.router.app import create_app
+
+
+def main() -> None:
+    settings = service.load_settings()
+    service.setup_logging(settings.log_level)
+    uvloop.install()
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

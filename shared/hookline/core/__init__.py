@@ -1,0 +1,1 @@
+"""Pure, dependency-free building blocks shared by all Hookline services."""

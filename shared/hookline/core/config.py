@@ -1,0 +1,179 @@
+"""Hookline's settings: one typed object read from ``HOOKLINE_*`` environment variables.
+
+Every setting is defined here once, with its default and its meaning; the README's
+settings table is generated from ``SETTINGS`` (and a test checks that it matches).
+A bad value fails at start-up with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hookline.core.retry import DEFAULT_DELAYS, parse_delays
+
+
+class SettingError(ValueError):
+    """A ``HOOKLINE_*`` variable has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("HOOKLINE_KAFKA_BOOTSTRAP", "127.0.0.1:19092", "Kafka bootstrap servers."),
+    Setting(
+        "HOOKLINE_DATABASE_URL",
+        "postgresql://hookline@127.0.0.1:15432/hookline",
+        "PostgreSQL URL for the read model and the attempt log.",
+    ),
+    Setting(
+        "HOOKLINE_ADMIN_TOKEN", "", "Bearer token for `/v2/admin/*`; admin calls fail without it."
+    ),
+    Setting("HOOKLINE_HTTP_HOST", "127.0.0.1", "Address each service's HTTP server binds."),
+    Setting(
+        "HOOKLINE_HTTP_PORT",
+        "8080",
+        "Port of the service's HTTP server (the API; `/healthz` on the others).",
+    ),
+    Setting(
+        "HOOKLINE_PUBLIC_URL",
+        "",
+        "Base URL the API is reached at, for `url` fields; default: from the request.",
+    ),
+    Setting("HOOKLINE_TOPIC_PREFIX", "hookline", "Prefix of every topic name."),
+    Setting("HOOKLINE_PARTITIONS", "4", "Partitions of each topic created at start."),
+    Setting(
+        "HOOKLINE_REPLICATION_FACTOR", "1", "Replication factor of the topics created at start."
+    ),
+    Setting(
+        "HOOKLINE_RETRY_DELAYS", DEFAULT_DELAYS, "Delays between attempts, one delay topic each."
+    ),
+    Setting("HOOKLINE_DELIVERY_TIMEOUT", "10", "Seconds a target has to answer a delivery."),
+    Setting(
+        "HOOKLINE_MAX_RETRY_AFTER", "3600", "Upper bound in seconds on a target's `Retry-After`."
+    ),
+    Setting("HOOKLINE_MAX_IN_FLIGHT", "256", "Deliveries one deliverer works on at once."),
+    Setting(
+        "HOOKLINE_ALLOW_PRIVATE_TARGETS", "0", "1 allows targets on loopback and private addresses."
+    ),
+    Setting("HOOKLINE_ALLOW_HTTP_TARGETS", "0", "1 allows `http://` target URLs."),
+    Setting("HOOKLINE_LOG_LEVEL", "INFO", "Log level of every service."),
+)
+
+_KNOWN = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap: str
+    database_url: str
+    admin_token: str
+    http_host: str
+    http_port: int
+    public_url: str
+    topic_prefix: str
+    partitions: int
+    replication_factor: int
+    retry_delays: tuple[float, ...]
+    delivery_timeout_s: float
+    max_retry_after_s: float
+    max_in_flight: int
+    allow_private_targets: bool
+    allow_http_targets: bool
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        source = os.environ if env is None else env
+        read = _Reader(source)
+        return cls(
+            kafka_bootstrap=read.text("HOOKLINE_KAFKA_BOOTSTRAP"),
+            database_url=read.text("HOOKLINE_DATABASE_URL"),
+            admin_token=read.text("HOOKLINE_ADMIN_TOKEN"),
+            http_host=read.text("HOOKLINE_HTTP_HOST"),
+            http_port=read.parsed("HOOKLINE_HTTP_PORT", _port),
+            public_url=read.text("HOOKLINE_PUBLIC_URL").rstrip("/"),
+            topic_prefix=read.text("HOOKLINE_TOPIC_PREFIX"),
+            partitions=read.parsed("HOOKLINE_PARTITIONS", _positive_int),
+            replication_factor=read.parsed("HOOKLINE_REPLICATION_FACTOR", _positive_int),
+            retry_delays=read.parsed("HOOKLINE_RETRY_DELAYS", parse_delays),
+            delivery_timeout_s=read.parsed("HOOKLINE_DELIVERY_TIMEOUT", _positive_float),
+            max_retry_after_s=read.parsed("HOOKLINE_MAX_RETRY_AFTER", _positive_float),
+            max_in_flight=read.parsed("HOOKLINE_MAX_IN_FLIGHT", _positive_int),
+            allow_private_targets=read.parsed("HOOKLINE_ALLOW_PRIVATE_TARGETS", _flag),
+            allow_http_targets=read.parsed("HOOKLINE_ALLOW_HTTP_TARGETS", _flag),
+            log_level=read.parsed("HOOKLINE_LOG_LEVEL", _log_level),
+        )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str) -> str:
+        return self._env.get(name, _KNOWN[name].default).strip()
+
+    def parsed(self, name: str, parse: Callable[[str], Any]) -> Any:
+        raw = self.text(name)
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise SettingError(f"{name}={raw!r}: {exc}") from exc
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be a port number between 0 and 65535")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be a number above 0")
+    return value
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"", "0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be 1 or 0")
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def settings_table() -> str:
+    """The README's settings table, generated so that it cannot drift from the code."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    rows += [f"| `{s.name}` | {_shown(s.default)} | {s.help} |" for s in SETTINGS]
+    return "\n".join(rows)
+
+
+def _shown(default: str) -> str:
+    return f"`{default}`" if default else "(none)"
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -1,0 +1,147 @@
+"""Every message on a Hookline topic: one frozen dataclass each, encoded with orjson.
+
+| topic                      | key                          | value        |
+| -------------------------- | ---------------------------- | ------------ |
+| ``hookline.events``        | ``tenant:object-type:id``    | ``Event``    |
+| ``hookline.subscriptions`` | subscription id              | ``SubscriptionRecord`` |
+| ``hookline.deliveries``    | subscription id              | ``Delivery`` |
+| ``hookline.retry.<delay>`` | subscription id              | ``Delivery`` (with ``due_at``) |
+| ``hookline.dead-letters``  | subscription id              | ``Delivery`` |
+| ``hookline.attempts``      | subscription id              | ``Attempt``  |
+
+Each value carries ``v`` (its schema version); a decoder refuses versions it does
+not know instead of guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self, TypeVar
+
+import orjson
+
+from hookline.core.types import JSON
+
+
+class MessageError(ValueError):
+    """A message on a topic could not be decoded."""
+
+
+T = TypeVar("T", bound="_Message")
+
+
+@dataclass(frozen=True)
+class _Message:
+    SCHEMA: ClassVar[int] = 1
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"v": self.SCHEMA, **dataclasses.asdict(self)})
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Self:
+        try:
+            data = orjson.loads(raw)
+            version = data.pop("v")
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError) as exc:
+            raise MessageError(f"{cls.__name__}: not a message: {exc}") from exc
+        if version != cls.SCHEMA:
+            raise MessageError(f"{cls.__name__}: unknown schema version {version!r}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise MessageError(f"{cls.__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Event(_Message):
+    """A domain event: something happened to one object of a tenant."""
+
+    event_id: str
+    tenant: int
+    event: str
+    id: int | str | None
+    occurred_at: float
+    value: JSON = None
+    version: int | None = None
+
+    @property
+    def object_type(self) -> str:
+        return self.event.split(".", 1)[0]
+
+    def key(self) -> bytes:
+        return f"{self.tenant}:{self.object_type}:{self.id}".encode()
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord(_Message):
+    """One subscription's whole state after a change; ``deleted`` marks the last one.
+
+    ``hookline.subscriptions`` is the log of record: every reader folds these by
+    ``version`` and ignores a record that is not newer than what it holds.
+    """
+
+    id: int
+    tenant: int
+    version: int
+    events: list[str]
+    target_url: str
+    status: str
+    secret: str
+    created_at: float
+    updated_at: float
+    fields: str | None = None
+    format: str = "default"
+    auth_header_name: str | None = None
+    auth_header_value: str | None = None
+    deleted: bool = False
+
+    def key(self) -> bytes:
+        return str(self.id).encode()
+
+
+@dataclass(frozen=True)
+class Delivery(_Message):
+    """One event on its way to one subscription; the same ``delivery_id`` on every retry.
+
+    It carries the projected payload and ids, not the target URL or secret: those
+    are looked up when the request is made, so a retry uses the subscription as it
+    is then.
+    """
+
+    delivery_id: str
+    subscription_id: int
+    tenant: int
+    event: str
+    event_id: str
+    object_id: int | str | None
+    payload: JSON
+    created_at: float
+    attempt: int = 0
+    due_at: float = 0.0
+    last_error: str | None = None
+
+    def key(self) -> bytes:
+        return str(self.subscription_id).encode()
+
+
+@dataclass(frozen=True)
+class Attempt(_Message):
+    """The outcome of one HTTP request to a target, for the attempt log."""
+
+    delivery_id: str
+    subscription_id: int
+    tenant: int
+    event: str
+    event_id: str
+    attempt: int
+    at: float
+    outcome: str
+    reason: str
+    status: int | None = None
+    latency_ms: float | None = None
+    response_body: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def key(self) -> bytes:
+        return str(self.subscription_id).encode()

@@ -1,0 +1,69 @@
+"""Every topic Hookline uses, defined once with its settings.
+
+``topic_specs`` is what the services create at start (idempotently); the other
+functions give the names that producers and consumers use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hookline.core.config import Settings
+from hookline.core.retry import delay_name
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def events(settings: Settings) -> str:
+    return f"{settings.topic_prefix}.events"
+
+
+def subscriptions(settings: Settings) -> str:
+    return f"{settings.topic_prefix}.subscriptions"
+
+
+def deliveries(settings: Settings) -> str:
+    return f"{settings.topic_prefix}.deliveries"
+
+
+def attempts(settings: Settings) -> str:
+    return f"{settings.topic_prefix}.attempts"
+
+
+def dead_letters(settings: Settings) -> str:
+    return f"{settings.topic_prefix}.dead-letters"
+
+
+def retry(settings: Settings, delay_s: float) -> str:
+    return f"{settings.topic_prefix}.retry.{delay_name(delay_s)}"
+
+
+def retry_topics(settings: Settings) -> list[str]:
+    return [retry(settings, d) for d in settings.retry_delays]
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    n = settings.partitions
+    week_ms = str(7 * 24 * 3600 * 1000)
+    specs = [
+        TopicSpec(events(settings), n, {"retention.ms": week_ms}),
+        TopicSpec(
+            subscriptions(settings),
+            n,
+            {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+        ),
+        TopicSpec(deliveries(settings), n),
+        TopicSpec(attempts(settings), n),
+        TopicSpec(dead_letters(settings), n, {"retention.ms": "-1"}),
+    ]
+    # A retry topic keeps its messages at least as long as its delay, plus a day of slack.
+    specs += [
+        TopicSpec(retry(settings, d), n, {"retention.ms": str(int((d + 86400) * 1000))})
+        for d in settings.retry_delays
+    ]
+    return specs

@@ -1,0 +1,91 @@
+"""Session fixtures: the real broker and database, the four services, a receiver.
+
+Kafka and PostgreSQL are the ones in ``HOOKLINE_KAFKA_BOOTSTRAP`` and
+``HOOKLINE_DATABASE_URL`` or else started by ``deploy/local/stack.py infra``. The
+services run as child processes with their own topic prefix and a fresh database,
+so a test run never touches a stack started by ``make up``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from support.client import Api
+from support.receiver import Receiver
+from support.stack import ROOT, Stack, infra_env, test_settings
+
+
+@pytest.fixture(scope="session")
+def infra() -> dict[str, str]:
+    return infra_env()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def database_url(infra: dict[str, str]) -> AsyncIterator[str]:
+    url = infra["HOOKLINE_DATABASE_URL"]
+    name = f"hookline_test_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    parts = urlsplit(url)
+    yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def stack(infra: dict[str, str], database_url: str) -> Iterator[Stack]:
+    env = test_settings(infra, database_url)
+    running = Stack(env)
+    logs = ROOT / ".local" / "test-logs" / env["HOOKLINE_TOPIC_PREFIX"]
+    try:
+        running.start(logs)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def admin(stack: Stack, http: aiohttp.ClientSession) -> Api:
+    return Api(stack.api_url, http, stack.admin_token)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def tenant(admin: Api) -> Api:
+    """A new tenant for each test, so tests never see each other's subscriptions."""
+    status, body = await admin.call(
+        "POST", "/v2/admin/tenants", {"name": f"t-{secrets.token_hex(3)}"}
+    )
+    assert status == 201, body
+    return admin.as_key(body["value"]["apiKey"])
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def receiver() -> AsyncIterator[Receiver]:
+    rcv = Receiver()
+    await rcv.start()
+    yield rcv
+    await rcv.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    (Path(ROOT) / ".local").mkdir(exist_ok=True)

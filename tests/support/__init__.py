@@ -1,0 +1,1 @@
+"""Test helpers: the services as processes, a receiver, an API client."""

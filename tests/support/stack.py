@@ -1,0 +1,142 @@
+"""The four services as child processes of the test session, on the real broker and
+database, isolated from any other stack by their own topic prefix and database."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("api", "router", "deliverer", "retry_scheduler")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def infra_env() -> dict[str, str]:
+    """Kafka and PostgreSQL: the ones named in the environment, or started by stack.py."""
+    names = ("HOOKLINE_KAFKA_BOOTSTRAP", "HOOKLINE_DATABASE_URL")
+    if all(os.environ.get(n) for n in names):
+        return {n: os.environ[n] for n in names}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "deploy/local/stack.py"), "infra"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"could not start Kafka and PostgreSQL:\n{done.stderr}")
+    env: dict[str, str] = {}
+    for line in (ROOT / ".local/infra.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = value.strip("'")
+    return env
+
+
+@dataclass
+class Service:
+    name: str
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.env["HOOKLINE_HTTP_PORT"])
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"hookline.{self.name}"],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+    def wait_healthy(self, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; its log:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(
+            f"{self.name} not healthy in {timeout_s}s; log:\n{self.log.read_text()[-3000:]}"
+        )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self) -> None:
+        self.kill(signal.SIGKILL)
+        self.start()
+        self.wait_healthy()
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    services: dict[str, Service] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.services['api'].port}"
+
+    @property
+    def admin_token(self) -> str:
+        return self.env["HOOKLINE_ADMIN_TOKEN"]
+
+    def start(self, logs: Path) -> None:
+        logs.mkdir(parents=True, exist_ok=True)
+        for name in SERVICES:
+            env = {**self.env, "HOOKLINE_HTTP_PORT": str(free_port())}
+            self.services[name] = Service(name, env, logs / f"{name}.log")
+        # The API creates the topics and the schema; start it first.
+        self.services["api"].start()
+        self.services["api"].wait_healthy()
+        for name in SERVICES[1:]:
+            self.services[name].start()
+        for name in SERVICES[1:]:
+            self.services[name].wait_healthy()
+
+    def stop(self) -> None:
+        for svc in self.services.values():
+            svc.kill(signal.SIGTERM)
+
+
+def test_settings(infra: dict[str, str], database_url: str) -> dict[str, str]:
+    run = secrets.token_hex(4)
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")},
+        **infra,
+        "HOOKLINE_DATABASE_URL": database_url,
+        "HOOKLINE_TOPIC_PREFIX": f"hltest-{run}",
+        "HOOKLINE_ADMIN_TOKEN": secrets.token_urlsafe(16),
+        "HOOKLINE_ALLOW_PRIVATE_TARGETS": "1",
+        "HOOKLINE_ALLOW_HTTP_TARGETS": "1",
+        "HOOKLINE_RETRY_DELAYS": "1s,2s,3s",
+        "HOOKLINE_DELIVERY_TIMEOUT": "2",
+        "HOOKLINE_PARTITIONS": "2",
+        "HOOKLINE_LOG_LEVEL": "INFO",
+    }
