@@ -7,6 +7,7 @@ A bad value fails at start-up with the variable's name.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -144,7 +145,7 @@ def _port(raw: str) -> int:
 
 def _positive_float(raw: str) -> float:
     value = float(raw)
-    if value <= 0:
+    if not 0 < value < math.inf:  # also refuses nan
         raise ValueError("must be a number above 0")
     return value
 
