@@ -16,15 +16,17 @@ def iso(ts: float) -> str:
 
 
 def mask_url(url: str) -> str:
-    """The target URL with the password of any ``user:password@`` replaced by ``****``."""
+    """The target URL with the password of any ``user:password@`` replaced by ``****``; a
+    user name alone (``https://token@host``) is sent as a credential, so it is masked."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if parts.username is None and parts.password is None:
         return url
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port else ""
-    netloc = f"{parts.username}:{MASK}@{host}{port}"
+    user = f"{parts.username}:{MASK}" if parts.password is not None else MASK
+    netloc = f"{user}@{host}{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 

@@ -20,7 +20,7 @@ from hookline.core.ssrf import check_host_literal
 from hookline.core.subscriptions import ACTIVE, DISABLED
 
 FORMATS = ("default", "batch")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _RESERVED_HEADERS = {
     "content-type",
     "content-length",
@@ -68,9 +68,9 @@ class _Problems:
 
 def parse_create(body: Any, catalog: Collection[str], policy: TargetPolicy) -> SubscriptionInput:
     data, problems = _object(body)
-    if not any(k in data for k in ("event", "events")):
+    if data.get("event") is None and data.get("events") is None:
         problems.add("event", "give 'event' (one event type) or 'events' (a list)")
-    if "targetUrl" not in data:
+    if data.get("targetUrl") is None:
         problems.add("targetUrl", "targetUrl is required")
     return _parse(data, problems, catalog, policy, allow_status=False)
 
@@ -197,7 +197,7 @@ def _check_fields(fields: str, problems: _Problems) -> None:
 def _check_auth(name: str | None, value: str | None, problems: _Problems) -> None:
     if bool(name) != bool(value):
         problems.add("authHeaderName", "give authHeaderName and authHeaderValue together")
-    elif name and (not _HEADER_NAME.match(name) or name.lower() in _RESERVED_HEADERS):
+    elif name and (not _HEADER_NAME.fullmatch(name) or name.lower() in _RESERVED_HEADERS):
         problems.add("authHeaderName", f"{name!r} cannot be used as a header name")
     elif value and ("\n" in value or "\r" in value):
         problems.add("authHeaderValue", "authHeaderValue cannot contain line breaks")

@@ -46,8 +46,8 @@ def split_due(records: Sequence[tuple[int, bytes | None]], now: float) -> Split:
         if raw is None:
             continue
         try:
-            due_at = Delivery.decode(raw).due_at
-        except MessageError:
+            due_at = float(Delivery.decode(raw).due_at)
+        except (MessageError, TypeError, ValueError):
             log.exception("dropping an undecodable delayed delivery at offset %s", offset)
             continue
         if due_at > now:
