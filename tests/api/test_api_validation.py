@@ -463,3 +463,78 @@ def test_subscription_without_auth_or_with_many_events() -> None:
 
 def test_mask_url_masks_a_user_name_that_stands_alone() -> None:
     assert present.mask_url("https://s3cret@example.com/hook") == "https://****@example.com/hook"
+
+
+# --- what reaches the topic and the database must be safe there -------------------------
+
+
+@pytest.mark.parametrize(
+    "host", ["a..b", "x" * 64 + ".com", "\udcff.example", "-" * 300 + ".example"]
+)
+def test_host_names_that_cannot_be_resolved_are_refused(host: str) -> None:
+    problems = _problems({**GOOD, "targetUrl": f"https://{host}/hook"}, policy=LOOSE)
+    assert "invalid host name" in problems["targetUrl"] or "longer than" in problems["targetUrl"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://exa mple.com/",
+        "https://example.com/a b",
+        "https://example.com/\x00",
+        "https://example.com/\x7f",
+    ],
+)
+def test_spaces_and_control_characters_in_urls_are_refused(url: str) -> None:
+    assert "control characters" in _problems({**GOOD, "targetUrl": url}, policy=LOOSE)["targetUrl"]
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "a\x1bb", "x" * 4097])
+def test_auth_header_values_are_bounded_and_printable(value: str) -> None:
+    body = {**GOOD, "authHeaderName": "X-Key", "authHeaderValue": value}
+    assert "authHeaderValue" in _problems(body)
+
+
+def test_a_tab_is_allowed_in_a_header_value() -> None:
+    body = {**GOOD, "authHeaderName": "X-Key", "authHeaderValue": "a\tb"}
+    assert parse_create(body, CATALOG, STRICT).auth_header_value == "a\tb"
+
+
+def test_sizes_are_bounded() -> None:
+    many = [f"order.x{n}" for n in range(201)]
+    assert "at most 200" in _problems({**GOOD, "event": None, "events": many})["events"]
+    assert "longer than" in _problems({**GOOD, "fields": "a," * 3000 + "a"})["fields"]
+    assert (
+        "cannot be used"
+        in _problems({**GOOD, "authHeaderName": "X" * 257, "authHeaderValue": "v"})[
+            "authHeaderName"
+        ]
+    )
+
+
+def test_fields_errors_read_once() -> None:
+    assert _problems({**GOOD, "fields": "id,"})["fields"] == "expected a field name at position 3"
+
+
+@pytest.mark.parametrize(
+    ("body", "alias", "ours"),
+    [
+        (
+            {"webhook": {"endpoint": "https://x.io/", "events": ["order.created"]}},
+            "webhook",
+            "top level",
+        ),
+        ({"endpoint": "https://x.io/", "event_type": "order.created"}, "endpoint", "targetUrl"),
+        ({"endpoint": "https://x.io/", "event_type": "order.created"}, "event_type", "event"),
+        ({"data": {"attributes": {"url": "https://x.io/"}}}, "data", "data.attributes"),
+    ],
+)
+def test_other_apis_shapes_are_named(body: dict[str, Any], alias: str, ours: str) -> None:
+    problems = _problems(body)
+    assert ours in problems[alias]
+    assert "targetUrl" in problems  # still required
+
+
+def test_event_names_with_a_trailing_newline_are_not_names() -> None:
+    problems = _problems({**GOOD, "event": "order.create\n"})
+    assert "object.verb" in problems["event"]

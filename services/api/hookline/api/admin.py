@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from hookline.api.auth import key_hash, new_key, require_admin
@@ -12,6 +14,7 @@ from hookline.api.errors import NotFound, Unprocessable
 from hookline.core.catalog import EVENT_NAME, EventType, plural_of
 
 routes = web.RouteTableDef()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _admin(request: web.Request) -> Context:
@@ -25,8 +28,10 @@ async def create_tenant(request: web.Request) -> web.Response:
     c = _admin(request)
     body = await json_body(request)
     name = body.get("name") if isinstance(body, dict) else None
-    if not isinstance(name, str) or not 0 < len(name.strip()) <= 200:
-        raise Unprocessable.fields({"name": "name must be a string of 1 to 200 characters"})
+    if not isinstance(name, str) or not 0 < len(name.strip()) <= 200 or _CONTROL.search(name):
+        raise Unprocessable.fields(
+            {"name": "name must be a string of 1 to 200 characters, without control characters"}
+        )
     key = new_key()
     async with c.pool.acquire() as conn, conn.transaction():
         tenant_id = await conn.fetchval(
@@ -70,12 +75,7 @@ async def put_event_type(request: web.Request) -> web.Response:
     body = await json_body(request)
     if not isinstance(body, dict):
         raise Unprocessable.fields({"": "the body must be a JSON object"})
-    problems: dict[str, str] = {}
-    if not EVENT_NAME.match(name):
-        problems["eventType"] = "event type names are 'object.verb', lower case"
-    for key in ("description", "payloadModel", "plural"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            problems[key] = f"{key} must be a string"
+    problems = _event_type_problems(name, body)
     if problems:
         raise Unprocessable.fields(problems)
     event = EventType(
@@ -86,6 +86,22 @@ async def put_event_type(request: web.Request) -> web.Response:
     )
     await c.catalog.put(event)
     return web.json_response({"value": {name: catalog_entry_of(event)}})
+
+
+_LIMITS = {"description": 1000, "payloadModel": 200, "plural": 100}
+
+
+def _event_type_problems(name: str, body: dict[str, object]) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    if len(name) > 100 or not EVENT_NAME.fullmatch(name):
+        problems["eventType"] = "event type names are 'object.verb', lower case"
+    for key, limit in _LIMITS.items():
+        value = body.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value):
+            problems[key] = f"{key} must be a string of at most {limit} characters, on one line"
+    return problems
 
 
 async def _insert_key(conn: object, tenant_id: int, key: str) -> int:

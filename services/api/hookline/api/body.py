@@ -1,4 +1,4 @@
-"""Reading request bodies and query parameters, with errors a client can act on."""
+"""Reading request bodies and query and path parameters, with errors a client can act on."""
 
 from __future__ import annotations
 
@@ -7,11 +7,24 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hookline.api.errors import BadRequest, Unprocessable
+from hookline.api.errors import ApiError, BadRequest, Unprocessable
+
+
+class TooLarge(ApiError):
+    """413: the body is over the API's limit (``client_max_size`` of the app)."""
+
+    status = 413
+    code = "payload_too_large"
 
 
 async def json_body(request: web.Request) -> Any:
-    raw = await request.read()  # a body over the limit answers 413 through the middleware
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise TooLarge(
+            f"the body is larger than {request.client_max_size} bytes: send less"
+            " (publish at most 1,000 events per call)"
+        ) from exc
     if not raw.strip():
         raise BadRequest("the body is empty: send a JSON object")
     try:

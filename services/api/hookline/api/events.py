@@ -20,6 +20,8 @@ from hookline.core.types import JSON
 
 routes = web.RouteTableDef()
 MAX_BATCH = 1000
+MAX_ID = 200
+MAX_EVENT_BYTES = 1_000_000  # under the broker's and the producer's default 1 MiB limits
 
 
 @routes.get("/v2/event")
@@ -56,13 +58,22 @@ async def publish(request: web.Request) -> web.Response:
     known = await c.catalog.known(names)
     events = _parse_events(items, tenant.id, known)
     topic = topics.events(c.settings)
-    sent = [await c.producer.send(topic, e.encode(), key=e.key()) for e in events]
+    sent = [await c.producer.send(topic, e.encode(), key=e.key()) for e in unique(events)]
     await asyncio.gather(*sent)
     ids = [e.event_id for e in events]
     value: dict[str, JSON] = (
         {"eventIds": list(ids)} if isinstance(body, list) else {"eventId": ids[0]}
     )
     return web.json_response({"value": value}, status=202)
+
+
+def unique(events: list[Event]) -> list[Event]:
+    """The first event of each ``eventId``: a list that repeats one publishes it once.
+
+    Across calls, the repeated ``eventId`` is what the router recognizes: the message
+    carries it, and the same object's events share a key and so a partition.
+    """
+    return list({e.event_id: e for e in reversed(events)}.values())[::-1]
 
 
 def _parse_events(items: list[Any], tenant: int, known: set[str]) -> list[Event]:
@@ -83,30 +94,46 @@ def _parse_event(
     item: Any, tenant: int, known: set[str], now: float, *, where: str, problems: dict[str, str]
 ) -> Event | None:
     if not isinstance(item, dict):
-        problems[where or "body"] = "an event must be a JSON object"
+        problems[where.rstrip(".") or "body"] = "an event must be a JSON object"
         return None
-    name, object_id, value = item.get("event"), item.get("id"), item.get("value")
-    event_id, version = item.get("eventId"), item.get("version")
-    before = len(problems)
-    if not isinstance(name, str) or name not in known:
-        problems[f"{where}event"] = f"unknown event type {name!r} (see GET /v2/event)"
-        name = ""
-    if isinstance(object_id, bool) or not isinstance(object_id, int | str):
-        problems[f"{where}id"] = "id (the object's id) must be a number or a string"
-    if value is not None and not isinstance(value, dict):
-        problems[f"{where}value"] = "value must be a JSON object, or null for a delete"
-    if event_id is not None and (not isinstance(event_id, str) or not 0 < len(event_id) <= 200):
-        problems[f"{where}eventId"] = "eventId must be a string of 1 to 200 characters"
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        problems[f"{where}version"] = "version must be a whole number"
-    if len(problems) > before:
+    found = {f"{where}{k}": v for k, v in _event_problems(item, tenant, known).items()}
+    if found:
+        problems.update(found)
         return None
-    return Event(
-        event_id=event_id or str(uuid.uuid4()),
+    name = item["event"]
+    event = Event(
+        event_id=item.get("eventId") or str(uuid.uuid4()),
         tenant=tenant,
         event=name,
-        id=object_id,
+        id=item["id"],
         occurred_at=now,
-        value=None if name.endswith(".delete") or name.endswith(".deleted") else value,
-        version=version,
+        value=None if name.endswith((".delete", ".deleted")) else item.get("value"),
+        version=item.get("version"),
     )
+    size = len(event.encode())
+    if size > MAX_EVENT_BYTES:
+        problems[f"{where}value"] = f"the event is {size} bytes encoded; at most {MAX_EVENT_BYTES}"
+        return None
+    return event
+
+
+def _event_problems(item: dict[str, Any], tenant: int, known: set[str]) -> dict[str, str]:
+    name, object_id, value = item.get("event"), item.get("id"), item.get("value")
+    event_id, version = item.get("eventId"), item.get("version")
+    problems: dict[str, str] = {}
+    if not isinstance(name, str) or name not in known:
+        shown = repr(name)[:100]
+        problems["event"] = f"unknown event type {shown} (see GET /v2/event)"
+    if isinstance(object_id, bool) or not isinstance(object_id, int | str):
+        problems["id"] = "id (the object's id) must be a number or a string"
+    elif isinstance(object_id, str) and not 0 < len(object_id) <= MAX_ID:
+        problems["id"] = f"id must be 1 to {MAX_ID} characters"
+    if value is not None and not isinstance(value, dict):
+        problems["value"] = "value must be a JSON object, or null for a delete"
+    if event_id is not None and (not isinstance(event_id, str) or not 0 < len(event_id) <= 200):
+        problems["eventId"] = "eventId must be a string of 1 to 200 characters"
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        problems["version"] = "version must be a whole number"
+    if item.get("tenant", tenant) != tenant:
+        problems["tenant"] = f"your API key publishes as tenant {tenant}: leave tenant out"
+    return problems

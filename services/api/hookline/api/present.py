@@ -1,14 +1,35 @@
-"""How objects look in responses: Tripletex's shapes, secrets masked."""
+"""How objects look in responses: Tripletex's shapes, secrets masked.
+
+The target URL's password is masked by a textual rule (``MASKED_URL_SQL`` is the
+same rule in PostgreSQL), so that list filters and sorting on ``targetUrl`` work on
+exactly the text a client sees and can never be used to guess a password.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
 
+from hookline.core.fields import FieldSelection, project
 from hookline.core.messages import SubscriptionRecord
 from hookline.core.types import JSON
 
 MASK = "****"
+
+# A URL's userinfo is what precedes the last '@' before the path; the user name runs to
+# its first ':', the password after it (as urllib.parse splits them). With a password,
+# the password is masked; a user name alone is a credential too, so it is masked.
+_SCHEME = "[A-Za-z][A-Za-z0-9+.-]*://"
+_WITH_PASSWORD = f"^({_SCHEME}[^:/?#]*):[^/?#]*@"
+_USER_ONLY = f"^({_SCHEME})[^:/?#]*@"
+_WITH_PASSWORD_RE = re.compile(_WITH_PASSWORD)
+_USER_ONLY_RE = re.compile(_USER_ONLY)
+MASKED_URL_SQL = (
+    f"(CASE WHEN target_url ~ '{_WITH_PASSWORD}'"
+    f" THEN regexp_replace(target_url, '{_WITH_PASSWORD}', '\\1:{MASK}@')"
+    f" ELSE regexp_replace(target_url, '{_USER_ONLY}', '\\1{MASK}@') END)"
+)
+"""``mask_url`` in PostgreSQL, over the ``target_url`` column."""
 
 
 def iso(ts: float) -> str:
@@ -18,16 +39,9 @@ def iso(ts: float) -> str:
 def mask_url(url: str) -> str:
     """The target URL with the password of any ``user:password@`` replaced by ``****``; a
     user name alone (``https://token@host``) is sent as a credential, so it is masked."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    user = f"{parts.username}:{MASK}" if parts.password is not None else MASK
-    netloc = f"{user}@{host}{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    if _WITH_PASSWORD_RE.match(url):
+        return _WITH_PASSWORD_RE.sub(rf"\1:{MASK}@", url, count=1)
+    return _USER_ONLY_RE.sub(rf"\1{MASK}@", url, count=1)
 
 
 def subscription(
@@ -50,3 +64,20 @@ def subscription(
         "updatedAt": iso(r.updated_at),
     }
     return body
+
+
+def one(value: dict[str, JSON], selection: FieldSelection | None) -> dict[str, JSON]:
+    """Tripletex's single-object envelope, with the ``fields`` the client asked for."""
+    return {"value": project(value, selection)}
+
+
+def page(
+    values: list[dict[str, JSON]], total: int, offset: int, selection: FieldSelection | None
+) -> dict[str, JSON]:
+    """Tripletex's list envelope; ``fields`` applies to each value."""
+    return {
+        "fullResultSize": total,
+        "from": offset,
+        "count": len(values),
+        "values": [project(v, selection) for v in values],
+    }

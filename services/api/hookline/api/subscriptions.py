@@ -1,4 +1,5 @@
-"""``/v2/event/subscription``: create, read, list, update and delete subscriptions."""
+"""``/v2/event/subscription``: create, read, list, update and delete subscriptions, and
+read one's whole signing secret."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from aiohttp import web
 
 from hookline.api import present
 from hookline.api.auth import tenant_of
-from hookline.api.body import int_param, json_body, path_id
+from hookline.api.body import json_body, path_id
 from hookline.api.context import Context, ctx
 from hookline.api.errors import Unprocessable
+from hookline.api.listing import parse_list_query, parse_response_fields
 from hookline.api.validation import SubscriptionInput, parse_create, parse_update
 from hookline.core.ssrf import is_public_address
 
@@ -25,21 +27,33 @@ BASE = "/v2/event/subscription"
 async def create(request: web.Request) -> web.Response:
     c = ctx(request)
     tenant = await tenant_of(c.pool, request)
+    selection = parse_response_fields(request.query.get("fields"))
     body = await json_body(request)
     await _refresh_catalog(c, body)
     data = parse_create(body, c.catalog.all(), c.policy)
     await _check_resolves_public(c, data)
     record = await c.store.create(tenant.id, data)
     value = present.subscription(record, c.base_url(request), reveal_secret=True)
-    return web.json_response({"value": value}, status=201)
+    return web.json_response(present.one(value, selection), status=201)
 
 
 @routes.get(BASE + "/{id}")
 async def read(request: web.Request) -> web.Response:
     c = ctx(request)
     tenant = await tenant_of(c.pool, request)
+    selection = parse_response_fields(request.query.get("fields"))
     record = await c.store.get(tenant.id, path_id(request))
-    return web.json_response({"value": present.subscription(record, c.base_url(request))})
+    value = present.subscription(record, c.base_url(request))
+    return web.json_response(present.one(value, selection))
+
+
+@routes.get(BASE + "/{id}/secret")
+async def read_secret(request: web.Request) -> web.Response:
+    """The whole signing secret; answers other than the create's and a rotation's show a prefix."""
+    c = ctx(request)
+    tenant = await tenant_of(c.pool, request)
+    record = await c.store.get(tenant.id, path_id(request))
+    return web.json_response({"value": {"id": record.id, "secret": record.secret}})
 
 
 @routes.put(BASE + "/{id}")
@@ -47,12 +61,14 @@ async def update(request: web.Request) -> web.Response:
     c = ctx(request)
     tenant = await tenant_of(c.pool, request)
     subscription_id = path_id(request)
+    selection = parse_response_fields(request.query.get("fields"))
     body = await json_body(request)
     await _refresh_catalog(c, body)
     data = parse_update(body, c.catalog.all(), c.policy)
     await _check_resolves_public(c, data)
     record = await c.store.update(tenant.id, subscription_id, data)
-    return web.json_response({"value": present.subscription(record, c.base_url(request))})
+    value = present.subscription(record, c.base_url(request))
+    return web.json_response(present.one(value, selection))
 
 
 @routes.delete(BASE + "/{id}")
@@ -67,32 +83,11 @@ async def delete(request: web.Request) -> web.Response:
 async def listing(request: web.Request) -> web.Response:
     c = ctx(request)
     tenant = await tenant_of(c.pool, request)
-    offset = int_param(request, "from", 0)
-    count = int_param(request, "count", 1000, high=10000)
-    where: list[str] = []
-    args: list[Any] = []
-    if event := request.query.get("event"):
-        args.append(event)
-        where.append(f"${len(args) + 1} = ANY(events)")
-    if status := request.query.get("status"):
-        args.append(status)
-        where.append(f"status = ${len(args) + 1}")
-    if target := request.query.get("targetUrl"):
-        args.append(target)
-        where.append(f"target_url = ${len(args) + 1}")
-    total, records = await c.store.list(
-        tenant.id,
-        where=where,
-        args=args,
-        order="created_at DESC, id DESC",
-        offset=offset,
-        limit=count,
-    )
+    query = parse_list_query(list(request.query.items()))
+    total, records = await c.store.list(tenant.id, query)
     base = c.base_url(request)
     values = [present.subscription(r, base) for r in records]
-    return web.json_response(
-        {"fullResultSize": total, "from": offset, "count": len(values), "values": values}
-    )
+    return web.json_response(present.page(values, total, query.offset, query.fields))
 
 
 async def _refresh_catalog(c: Context, body: Any) -> None:
@@ -113,7 +108,7 @@ async def _check_resolves_public(c: Context, data: SubscriptionInput) -> None:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout=5
         )
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, UnicodeError) as exc:
         raise Unprocessable.fields({"targetUrl": f"the host {host} cannot be resolved"}) from exc
     bad = sorted({str(i[4][0]) for i in infos if not is_public_address(str(i[4][0]))})
     if bad:

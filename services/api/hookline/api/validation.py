@@ -20,7 +20,7 @@ from hookline.core.ssrf import check_host_literal
 from hookline.core.subscriptions import ACTIVE, DISABLED
 
 FORMATS = ("default", "batch")
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # used with fullmatch
 _RESERVED_HEADERS = {
     "content-type",
     "content-length",
@@ -30,6 +30,18 @@ _RESERVED_HEADERS = {
     "webhook-signature",
 }
 _MAX_URL = 2048
+_MAX_FIELDS = 4096
+_MAX_EVENTS = 200
+_MAX_HEADER_VALUE = 4096
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+# What the other source APIs call our fields: a hint beats "targetUrl is required".
+_ALIASES = {
+    "endpoint": "targetUrl (Orderspace's and ShareActor's endpoint)",
+    "event_type": "event (ShareActor's event_type)",
+    "webhook": "the fields of Orderspace's webhook object at the top level",
+    "data": "the fields of Booqable's data.attributes at the top level",
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,11 @@ def parse_update(body: Any, catalog: Collection[str], policy: TargetPolicy) -> S
 def _object(body: Any) -> tuple[dict[str, Any], _Problems]:
     if not isinstance(body, dict):
         raise Unprocessable.fields({"": "the body must be a JSON object"})
-    return body, _Problems()
+    problems = _Problems()
+    for alias, ours in _ALIASES.items():
+        if alias in body:
+            problems.add(alias, f"Hookline does not know {alias!r}: use {ours}")
+    return body, problems
 
 
 def _parse(
@@ -99,7 +115,9 @@ def _parse(
     if target is not None:
         _check_target(target, policy, problems)
     fields = _optional(data, "fields", str, problems, "a string")
-    if fields:
+    if fields and len(fields) > _MAX_FIELDS:
+        problems.add("fields", f"fields is longer than {_MAX_FIELDS} characters")
+    elif fields:
         _check_fields(fields, problems)
     fmt = _choice(data, "format", FORMATS, problems)
     status = _choice(data, "status", (ACTIVE, DISABLED), problems) if allow_status else None
@@ -147,20 +165,25 @@ def _choice(
 def _events(
     data: dict[str, Any], problems: _Problems, catalog: Collection[str]
 ) -> list[str] | None:
-    if "event" in data and "events" in data:
+    if data.get("event") is not None and data.get("events") is not None:
         problems.add("event", "give either 'event' or 'events', not both")
         return None
-    raw = data.get("events", data.get("event"))
+    key = "events" if data.get("events") is not None else "event"
+    raw = data.get(key)
     if raw is None:
         return None
     names = [raw] if isinstance(raw, str) else raw
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        problems.add("events", "events must be a non-empty list of event type names")
+        problems.add(key, f"{key} must be an event type name or a non-empty list of them")
         return None
-    bad = [n for n in names if not EVENT_NAME.match(n)]
-    unknown = [n for n in names if EVENT_NAME.match(n) and n not in catalog]
+    if len(names) > _MAX_EVENTS:
+        problems.add(key, f"subscribe to at most {_MAX_EVENTS} event types at once")
+        return None
+    bad = [n for n in names if not EVENT_NAME.fullmatch(n)]
+    unknown = [n for n in names if EVENT_NAME.fullmatch(n) and n not in catalog]
     if bad:
-        problems.add("event", f"event names are 'object.verb': {', '.join(bad)}")
+        shown = ", ".join(repr(n)[1:-1][:100] for n in bad[:10])
+        problems.add("event", f"event names are 'object.verb': {shown}")
     elif unknown:
         problems.add("event", f"unknown event type: {', '.join(unknown)} (see GET /v2/event)")
     return list(dict.fromkeys(names))
@@ -169,6 +192,9 @@ def _events(
 def _check_target(url: str, policy: TargetPolicy, problems: _Problems) -> None:
     if len(url) > _MAX_URL:
         problems.add("targetUrl", f"targetUrl is longer than {_MAX_URL} characters")
+        return
+    if _URL_UNSAFE.search(url):
+        problems.add("targetUrl", "targetUrl cannot contain spaces or control characters")
         return
     try:
         parts = urlsplit(url)
@@ -181,6 +207,11 @@ def _check_target(url: str, policy: TargetPolicy, problems: _Problems) -> None:
     if parts.scheme not in schemes or not host:
         problems.add("targetUrl", "targetUrl must be an https URL")
         return
+    try:
+        host.encode("idna")  # what resolving and connecting will do with it
+    except UnicodeError:
+        problems.add("targetUrl", f"targetUrl has an invalid host name: {host[:100]!r}")
+        return
     if not policy.allow_private:
         reason = check_host_literal(host)
         if reason:
@@ -191,13 +222,17 @@ def _check_fields(fields: str, problems: _Problems) -> None:
     try:
         parse_fields(fields)
     except FieldsSyntaxError as exc:
-        problems.add("fields", str(exc))
+        problems.add("fields", f"{exc.message} at position {exc.position}")
 
 
 def _check_auth(name: str | None, value: str | None, problems: _Problems) -> None:
     if bool(name) != bool(value):
         problems.add("authHeaderName", "give authHeaderName and authHeaderValue together")
     elif name and (not _HEADER_NAME.fullmatch(name) or name.lower() in _RESERVED_HEADERS):
-        problems.add("authHeaderName", f"{name!r} cannot be used as a header name")
+        problems.add("authHeaderName", f"{name[:100]!r} cannot be used as a header name")
     elif value and ("\n" in value or "\r" in value):
         problems.add("authHeaderValue", "authHeaderValue cannot contain line breaks")
+    elif value and _CONTROL.search(value.replace("\t", " ")):
+        problems.add("authHeaderValue", "authHeaderValue cannot contain control characters")
+    elif value and len(value) > _MAX_HEADER_VALUE:
+        problems.add("authHeaderValue", f"authHeaderValue is longer than {_MAX_HEADER_VALUE}")

@@ -1,0 +1,100 @@
+"""Small builders for the hand-written OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Doc = dict[str, Any]
+NULLABLE_STRING: Doc = {"type": ["string", "null"]}
+NULLABLE_INT: Doc = {"type": ["integer", "null"]}
+
+
+def ref(name: str) -> Doc:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def content(schema: Doc, example: Any = None) -> Doc:
+    media: Doc = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"content": {"application/json": media}}
+
+
+def error(description: str) -> Doc:
+    return {"description": description, **content(ref("Error"))}
+
+
+ERRORS = {
+    "400": error("The body is not JSON"),
+    "401": error("No valid API key"),
+    "404": error("No such object for this tenant"),
+    "409": error("The `version` sent is not the current one"),
+    "413": error("The body is over the size limit"),
+    "422": error("Input that breaks a rule; `validationMessages` lists every bad field"),
+}
+
+
+def op(
+    tag: str,
+    summary: str,
+    description: str,
+    ok: tuple[str, Doc],
+    errors: str,
+    *,
+    body: Doc | None = None,
+    params: list[Doc] | None = None,
+    admin: bool = False,
+) -> Doc:
+    op: Doc = {"tags": [tag], "summary": summary, "description": description}
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {"required": True, **body}
+    op["responses"] = {ok[0]: ok[1], **{code: ERRORS[code] for code in errors.split()}}
+    if admin:
+        op["security"] = [{"adminToken": []}]
+    return op
+
+
+def path_param(name: str, schema: Doc, description: str) -> Doc:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def query(name: str, schema: Doc, description: str) -> Doc:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def page_of(item: Doc) -> Doc:
+    return {
+        "type": "object",
+        "required": ["fullResultSize", "from", "count", "values"],
+        "properties": {
+            "fullResultSize": {"type": "integer"},
+            "from": {"type": "integer"},
+            "count": {"type": "integer"},
+            "values": {"type": "array", "items": item},
+        },
+    }
+
+
+def paging(default: int, high: int) -> list[Doc]:
+    return [
+        query("from", {"type": "integer", "minimum": 0, "default": 0}, "Skip this many values"),
+        query(
+            "count",
+            {"type": "integer", "minimum": 0, "maximum": high, "default": default},
+            "At most this many values",
+        ),
+    ]
