@@ -8,6 +8,8 @@
 | ``hookline.retry.<delay>`` | subscription id              | ``Delivery`` (with ``due_at``) |
 | ``hookline.dead-letters``  | subscription id              | ``Delivery`` |
 | ``hookline.attempts``      | subscription id              | ``Attempt``  |
+| ``hookline.router.batch-items`` | subscription id         | ``Delivery`` (one object) |
+| ``hookline.router.routed`` | ``tenant:eventId``           | ``Routed``   |
 
 Each value carries ``v`` (its schema version); a decoder refuses versions it does
 not know instead of guessing.
@@ -95,6 +97,9 @@ class SubscriptionRecord(_Message):
     auth_header_name: str | None = None
     auth_header_value: str | None = None
     deleted: bool = False
+    # After a secret rotation the old secret signs beside the new one until then.
+    previous_secret: str | None = None
+    previous_secret_expires_at: float | None = None
 
     def key(self) -> bytes:
         return str(self.id).encode()
@@ -120,9 +125,33 @@ class Delivery(_Message):
     attempt: int = 0
     due_at: float = 0.0
     last_error: str | None = None
+    # Version order (docs/ordering.md): deliveries to one subscription that share an
+    # ``ordering_key`` reach the target in ``order`` (their event's offset in
+    # hookline.events); an older one is dropped once a newer one has been tried.
+    ordering_key: str | None = None
+    order: int | None = None
+    # ``batch`` (Orderspace): ``payload`` is the body's ``data`` ({plural: [objects]}) and
+    # ``items`` has one {"key", "order", "eventId"} per object, in the same order.
+    format: str = "default"
+    items: list[dict[str, Any]] | None = None
 
     def key(self) -> bytes:
         return str(self.subscription_id).encode()
+
+
+@dataclass(frozen=True)
+class Routed(_Message):
+    """The router routed an event: what lets it (any worker, after a restart too) drop a
+    copy of it (``tenant`` and ``event_id``) or an older version of its object."""
+
+    tenant: int
+    event_id: str
+    at: float
+    object_key: str | None = None
+    version: int | None = None
+
+    def key(self) -> bytes:
+        return f"{self.tenant}:{self.event_id}".encode()
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ __all__ = [
     "delay_topic_index",
     "next_delay",
     "parse_delays",
+    "parse_duration",
 ]
 
 DEFAULT_DELAYS = "5s,1m,5m,30m,2h,5h,10h,12h"
@@ -42,21 +43,21 @@ _UNIT_MS: dict[str, int] = {
 _ITEM_RE = re.compile(r"(?P<num>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s|m|h|d)?")
 
 
-def _parse_item(item: str) -> float:
+def _parse_item(item: str, what: str = "retry delay") -> float:
     match = _ITEM_RE.fullmatch(item)
     if match is None:
         raise ValueError(
-            f"invalid retry delay {item!r}: expected a number with an optional unit "
+            f"invalid {what} {item!r}: expected a number with an optional unit "
             "ms, s, m, h or d (e.g. '5s', '30m', '2h')"
         )
     try:
         millis = Decimal(match["num"]) * _UNIT_MS[match["unit"] or "s"]
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
-        raise ValueError(f"invalid retry delay {item!r}") from exc
+        raise ValueError(f"invalid {what} {item!r}") from exc
     if millis != millis.to_integral_value():
-        raise ValueError(f"invalid retry delay {item!r}: must be a whole number of milliseconds")
+        raise ValueError(f"invalid {what} {item!r}: must be a whole number of milliseconds")
     if millis <= 0:
-        raise ValueError(f"invalid retry delay {item!r}: must be greater than zero")
+        raise ValueError(f"invalid {what} {item!r}: must be greater than zero")
     return int(millis) / 1000
 
 
@@ -83,6 +84,18 @@ def parse_delays(text: str) -> tuple[float, ...]:
             )
         delays.append(delay)
     return tuple(delays)
+
+
+def parse_duration(text: str) -> float:
+    """Parse one duration such as ``"30s"``, ``"24h"`` or ``"7d"`` into seconds.
+
+    The same units as :func:`parse_delays`; a bare number means seconds. Raises
+    ``ValueError`` naming the bad value.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("duration is empty")
+    return _parse_item(text, what="duration")
 
 
 def delay_name(seconds: float) -> str:

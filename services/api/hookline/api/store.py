@@ -11,7 +11,6 @@ what rebuilds the read model.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from hookline.api.errors import Conflict, NotFound
+from hookline.api.listing import PARAM, ListQuery
 from hookline.api.validation import SubscriptionInput
 from hookline.core.messages import SubscriptionRecord
 from hookline.core.signing import generate_secret
@@ -27,19 +27,24 @@ from hookline.core.subscriptions import ACTIVE
 _COLUMNS = (
     "id, tenant_id, version, events, target_url, fields, format, status, auth_header_name,"
     " auth_header_value, secret, extract(epoch from created_at) AS created_at,"
-    " extract(epoch from updated_at) AS updated_at, deleted"
+    " extract(epoch from updated_at) AS updated_at, deleted, previous_secret,"
+    " extract(epoch from previous_secret_expires_at) AS previous_secret_expires_at"
 )
 
 UPSERT = """
 INSERT INTO subscriptions (id, tenant_id, version, events, target_url, fields, format, status,
-    auth_header_name, auth_header_value, secret, created_at, updated_at, deleted)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), to_timestamp($13), $14)
+    auth_header_name, auth_header_value, secret, created_at, updated_at, deleted,
+    previous_secret, previous_secret_expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), to_timestamp($13), $14,
+    $15, to_timestamp($16))
 ON CONFLICT (id) DO UPDATE SET
     tenant_id = EXCLUDED.tenant_id, version = EXCLUDED.version, events = EXCLUDED.events,
     target_url = EXCLUDED.target_url, fields = EXCLUDED.fields, format = EXCLUDED.format,
     status = EXCLUDED.status, auth_header_name = EXCLUDED.auth_header_name,
     auth_header_value = EXCLUDED.auth_header_value, secret = EXCLUDED.secret,
-    created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
+    created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted,
+    previous_secret = EXCLUDED.previous_secret,
+    previous_secret_expires_at = EXCLUDED.previous_secret_expires_at
 WHERE subscriptions.version < EXCLUDED.version
 """
 
@@ -60,6 +65,8 @@ def upsert_args(r: SubscriptionRecord) -> tuple[Any, ...]:
         r.created_at,
         r.updated_at,
         r.deleted,
+        r.previous_secret,
+        r.previous_secret_expires_at,
     )
 
 
@@ -79,7 +86,13 @@ def from_row(row: asyncpg.Record) -> SubscriptionRecord:
         auth_header_name=row["auth_header_name"],
         auth_header_value=row["auth_header_value"],
         deleted=row["deleted"],
+        previous_secret=row["previous_secret"],
+        previous_secret_expires_at=_epoch_or_none(row["previous_secret_expires_at"]),
     )
+
+
+def _epoch_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 class SubscriptionStore:
@@ -136,10 +149,20 @@ class SubscriptionStore:
             await self._write(conn, record)
         return record
 
-    async def change(self, tenant: int, subscription_id: int, **changes: Any) -> SubscriptionRecord:
-        """Any other change (status by Hookline itself, secret rotation, deletion)."""
+    async def change(
+        self, tenant: int, subscription_id: int, *, if_version: int | None = None, **changes: Any
+    ) -> SubscriptionRecord:
+        """Any other change (status by Hookline itself, secret rotation, deletion).
+
+        With ``if_version``, the change is made only if the subscription is still at that
+        version (``Conflict`` otherwise): for changes decided on a copy read earlier."""
         async with self._pool.acquire() as conn, conn.transaction():
             current = await self._locked(conn, tenant, subscription_id)
+            if if_version is not None and current.version != if_version:
+                raise Conflict(
+                    f"subscription {subscription_id} is at version {current.version},"
+                    f" not {if_version}: read it again and repeat your change"
+                )
             record = replace(
                 current, version=current.version + 1, updated_at=time.time(), **changes
             )
@@ -166,33 +189,34 @@ class SubscriptionStore:
         await self._producer.send_and_wait(self._topic, record.encode(), key=record.key())
         await conn.execute(UPSERT, *upsert_args(record))
 
-    async def list(
-        self,
-        tenant: int,
-        *,
-        where: Sequence[str],
-        args: Sequence[Any],
-        order: str,
-        offset: int,
-        limit: int,
-    ) -> tuple[int, list[SubscriptionRecord]]:
-        clauses = " AND ".join(["tenant_id = $1", "NOT deleted", *where])
-        n = len(args) + 2
+    async def list(self, tenant: int, query: ListQuery) -> tuple[int, list[SubscriptionRecord]]:
+        """One page of a tenant's live subscriptions and how many match in all.
+
+        ``query`` holds SQL built only from constants (see ``hookline.api.listing``);
+        the client's values are bind parameters.
+        """
+        args: list[Any] = [tenant]
+        clauses = ["tenant_id = $1", "NOT deleted"]
+        for condition in query.conditions:
+            args.append(condition.value)
+            clauses.append(condition.sql.replace(PARAM, f"${len(args)}"))
+        where = " AND ".join(clauses)
+        n = len(args)
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM subscriptions WHERE {clauses}"
-            f" ORDER BY {order} OFFSET ${n} LIMIT ${n + 1}",
-            tenant,
+            f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM subscriptions WHERE {where}"
+            f" ORDER BY {query.order} OFFSET ${n + 1} LIMIT ${n + 2}",
             *args,
-            offset,
-            limit,
+            query.offset,
+            query.count,
         )
-        total = (
-            rows[0]["total"]
-            if rows
-            else await self._pool.fetchval(
-                f"SELECT count(*) FROM subscriptions WHERE {clauses}", tenant, *args
+        if rows:
+            total = rows[0]["total"]
+        elif query.offset == 0 and query.count > 0:
+            total = 0
+        else:  # past the end, or count=0: no row carries the total, so count them
+            total = await self._pool.fetchval(
+                f"SELECT count(*) FROM subscriptions WHERE {where}", *args
             )
-        )
         return int(total), [from_row(r) for r in rows]
 
 

@@ -16,6 +16,7 @@ import orjson
 
 from hookline.core.messages import Delivery, SubscriptionRecord
 from hookline.core.signing import webhook_headers
+from hookline.deliverer import batching
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Request:
 
 
 def body_of(delivery: Delivery) -> bytes:
+    if batching.is_batch(delivery):
+        return batching.body_of(delivery)
     return orjson.dumps(
         {
             "subscriptionId": delivery.subscription_id,
@@ -48,6 +51,15 @@ def split_credentials(url: str) -> tuple[str, str | None]:
     clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
     return clean, "Basic " + base64.b64encode(pair.encode()).decode()
+
+
+def signing_secrets(sub: SubscriptionRecord, now: float) -> list[str]:
+    """The current secret, and the previous one while a rotation's overlap lasts."""
+    secrets = [sub.secret]
+    expires = sub.previous_secret_expires_at
+    if sub.previous_secret and expires is not None and now < expires:
+        secrets.append(sub.previous_secret)
+    return secrets
 
 
 def build(

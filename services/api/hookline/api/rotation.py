@@ -1,0 +1,58 @@
+"""``POST /v2/event/subscription/{id}/secret/rotate``: a new signing secret.
+
+The answer carries the new secret. The old one keeps signing beside it (the
+``webhook-signature`` header then holds two signatures) for
+``HOOKLINE_SECRET_OVERLAP``, so a receiver can switch to the new secret at its own
+pace within that time. Rotating again within the overlap retires the older one at
+once: at most two secrets sign.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from hookline.api.auth import tenant_of
+from hookline.api.body import path_id
+from hookline.api.context import Context, ctx
+from hookline.api.errors import Conflict
+from hookline.api.present import iso
+from hookline.core.messages import SubscriptionRecord
+from hookline.core.signing import generate_secret
+
+routes = web.RouteTableDef()
+_TRIES = 3
+
+
+@routes.post("/v2/event/subscription/{id}/secret/rotate")
+async def rotate(request: web.Request) -> web.Response:
+    c = ctx(request)
+    tenant = await tenant_of(c.pool, request)
+    record = await rotated(c, tenant.id, path_id(request))
+    expires = record.previous_secret_expires_at
+    value = {
+        "id": record.id,
+        "version": record.version,
+        "secret": record.secret,
+        "previousSecretExpiresAt": None if expires is None else iso(expires),
+    }
+    return web.json_response({"value": value})
+
+
+async def rotated(c: Context, tenant: int, subscription_id: int) -> SubscriptionRecord:
+    for attempt in range(_TRIES):
+        sub = await c.store.get(tenant, subscription_id)
+        try:
+            return await c.store.change(
+                tenant,
+                subscription_id,
+                if_version=sub.version,
+                secret=generate_secret(),
+                previous_secret=sub.secret,
+                previous_secret_expires_at=time.time() + c.settings.secret_overlap_s,
+            )
+        except Conflict:
+            if attempt == _TRIES - 1:
+                raise
+    raise AssertionError("unreachable")
