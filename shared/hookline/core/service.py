@@ -1,18 +1,127 @@
-"""What every service's ``__main__`` shares: logging, uvloop, a health server, signals."""
+"""What every service's ``__main__`` shares: logging, uvloop, a health server, signals.
+
+The health server answers ``/healthz`` (the process is alive), ``/readyz`` (every
+readiness check passes: connected and caught up) and ``/metrics`` (Prometheus).
+``LagTracker`` keeps ``hookline_consumer_lag`` up to date for a consumer group and
+doubles as the "connected to Kafka" check. Logs are one JSON object per line, and
+``RedactingFilter`` removes secrets from them before they are written.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
+import re
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 import orjson
 import uvloop
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
+from hookline.core import metrics
 from hookline.core.config import SettingError, Settings
+
+log = logging.getLogger(__name__)
+
+MASK = "****"
+
+# --- logs ------------------------------------------------------------------------------
+
+# Keys whose values are secret wherever they appear: in ``extra={"ctx": ...}`` or as
+# ``key=value`` / ``"key": "value"`` inside a message.
+SECRET_KEYS = frozenset(
+    {
+        "secret",
+        "secrets",
+        "authheadervalue",
+        "auth_header_value",
+        "authorization",
+        "password",
+        "token",
+        "admin_token",
+        "admintoken",
+        "api_key",
+        "apikey",
+    }
+)
+_KEY_ALTERNATION = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Credentials in an Authorization header value.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), r"\1 " + MASK),
+    # Standard Webhooks signing secrets and Hookline API keys, wherever they stand.
+    (re.compile(r"whsec_[A-Za-z0-9+/=_-]+"), "whsec_" + MASK),
+    (re.compile(r"\bhl_[A-Za-z0-9_-]{6,}"), "hl_" + MASK),
+    # The password of user:password@ in a URL, or a user name alone (sent as a token).
+    (re.compile(r"(://[^/\s:@]*):[^/\s@]+@"), r"\1:" + MASK + "@"),
+    (re.compile(r"://[^/\s:@]+@"), "://" + MASK + "@"),
+    # "authHeaderValue": "x", token=x, 'secret': 'x', password: x
+    (
+        re.compile(
+            rf"""(?i)(["']?\b(?:{_KEY_ALTERNATION})\b["']?\s*[:=]\s*)"""
+            rf"""(?!(?:bearer|basic)\s)(["']?)[^"',\s}}&]+\2"""
+        ),
+        r"\1\2" + MASK + r"\2",
+    ),
+)
+
+
+def redact(text: str, literals: Iterable[str] = ()) -> str:
+    """Pure: ``text`` with every secret Hookline knows the shape of replaced by ****,
+    and every one of ``literals`` (such as the admin token) too."""
+    for secret in literals:
+        if len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(value: Any, literals: Iterable[str] = ()) -> Any:
+    """``redact`` through dicts, lists and strings; a secret key's value is masked whole."""
+    found = tuple(literals)
+    if isinstance(value, str):
+        return redact(value, found)
+    if isinstance(value, Mapping):
+        return {
+            k: MASK if str(k).lower() in SECRET_KEYS and v is not None else redact_value(v, found)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_value(v, found) for v in value]
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record so that no handler after it sees a secret: the message
+    (with its arguments merged in), the ``ctx`` ids, and the exception's text."""
+
+    def __init__(self, literals: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.literals = tuple(s for s in literals if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg, record.args = redact(message, self.literals), None
+        ctx = getattr(record, "ctx", None)
+        if isinstance(ctx, Mapping):
+            record.ctx = redact_value(ctx, self.literals)
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = redact(text, self.literals), None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text, self.literals)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,12 +139,16 @@ class JsonFormatter(logging.Formatter):
             entry.update(ctx)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["error"] = record.exc_text
         return orjson.dumps(entry, default=str).decode()
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
+    """JSON lines on stdout, secrets removed (``secrets``: literal values to mask too)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter(secrets))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
@@ -48,18 +161,150 @@ def load_settings() -> Settings:
         raise SystemExit(2) from exc
 
 
-def health_app(ready: Callable[[], bool]) -> web.Application:
+# --- health and metrics ----------------------------------------------------------------
+
+Check = Callable[[], bool | Awaitable[bool]]
+CHECK_TIMEOUT_S = 2.0
+
+
+async def run_checks(checks: Mapping[str, Check]) -> dict[str, bool]:
+    """Each check's verdict; one that raises or takes longer than 2 s counts as failed."""
+    results: dict[str, bool] = {}
+    for name, check in checks.items():
+        try:
+            verdict = check()
+            if inspect.isawaitable(verdict):
+                verdict = await asyncio.wait_for(verdict, CHECK_TIMEOUT_S)
+            results[name] = bool(verdict)
+        except Exception:  # a readiness probe must answer, whatever the check did
+            log.debug("readiness check %s failed", name, exc_info=True)
+            results[name] = False
+    return results
+
+
+async def readiness_response(checks: Mapping[str, Check]) -> web.Response:
+    results = await run_checks(checks)
+    ok = all(results.values())
+    return web.json_response({"ready": ok, "checks": results}, status=200 if ok else 503)
+
+
+async def metrics_view(_: web.Request) -> web.Response:
+    body, content_type = metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def health_app(ready: Check | Mapping[str, Check]) -> web.Application:
+    """``/healthz``, ``/readyz`` and ``/metrics``. ``ready`` is one readiness callback or
+    several by name (for example ``{"subscriptions": feed.ready.is_set, "kafka":
+    lag.connected}``); each may be sync or async."""
+    checks: Mapping[str, Check] = ready if isinstance(ready, Mapping) else {"ready": ready}
+
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        ok = ready()
-        return web.json_response({"ready": ok}, status=200 if ok else 503)
+        return await readiness_response(checks)
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
     return app
+
+
+LagMeasure = Callable[[], Awaitable[Mapping[Any, int]]]
+
+
+class LagTracker:
+    """Keeps ``hookline_consumer_lag`` of ``group`` up to date: every ``every_s`` it
+    calls ``measure()`` for the lag of each partition this process owns (keys with
+    ``.topic`` and ``.partition``) and shows exactly those, so a group's lag is the sum
+    over its processes. ``connected()`` is a readiness check: the last look succeeded.
+
+    ``LagTracker.of(consumer, group)`` measures an aiokafka consumer (end offset minus
+    committed offset); for a Faust app use ``position_lag``.
+    """
+
+    def __init__(self, group: str, measure: LagMeasure, every_s: float = 5.0) -> None:
+        self.group = group
+        self.every_s = every_s
+        self.last_ok = 0.0
+        self._measure = measure
+        self._shown: set[tuple[str, str, str]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, client: AIOKafkaConsumer, group: str, every_s: float = 5.0) -> LagTracker:
+        async def measure() -> Mapping[Any, int]:
+            return await committed_lag(client)
+
+        return cls(group, measure, every_s)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"lag-{self.group}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._show({})
+
+    def connected(self) -> bool:
+        return time.monotonic() - self.last_ok < 3 * self.every_s
+
+    async def measure(self) -> dict[Any, int]:
+        """Look once, update the gauge, and return the lag by partition."""
+        lag = dict(await self._measure())
+        self._show(lag)
+        self.last_ok = time.monotonic()
+        return lag
+
+    def _show(self, lag: Mapping[Any, int]) -> None:
+        now = {(self.group, tp.topic, str(tp.partition)): n for tp, n in lag.items()}
+        for labels in self._shown - now.keys():  # partitions that moved to another process
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(*labels)
+        for labels, n in now.items():
+            metrics.CONSUMER_LAG.labels(*labels).set(n)
+        self._shown = set(now)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.measure()
+            except (KafkaError, OSError, AssertionError):
+                # AssertionError: aiokafka asserts on a consumer that is closing or
+                # between generations; the next look will do.
+                log.warning("could not measure the lag of %s", self.group, exc_info=True)
+            await asyncio.sleep(self.every_s)
+
+
+async def committed_lag(client: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+    """End offset minus the group's committed offset, on the partitions ``client`` owns."""
+    owned = sorted(client.assignment())
+    if not owned:
+        return {}
+    ends = await client.end_offsets(owned)
+    committed = {tp: await client.committed(tp) for tp in owned}
+    unread = [tp for tp, off in committed.items() if off is None]
+    beginnings = await client.beginning_offsets(unread) if unread else {}
+    return metrics.lag_by_partition(ends, committed, beginnings)
+
+
+async def position_lag(consumer: Any, topics: Iterable[str]) -> dict[Any, int]:
+    """For a Faust app's consumer (``app.consumer``): end offset minus read position on
+    the partitions of ``topics`` it owns. Faust commits what it read within
+    ``broker_commit_interval``, so the position stands for the committed offset."""
+    wanted = set(topics)
+    owned = [tp for tp in consumer.assignment() if tp.topic in wanted]
+    if not owned:
+        return {}
+    ends = await consumer.highwaters(*owned)
+    positions = {tp: await consumer.position(tp) for tp in owned}
+    return metrics.lag_by_partition(ends, positions, {})
+
+
+# --- running ---------------------------------------------------------------------------
 
 
 async def serve(app: web.Application, settings: Settings) -> web.AppRunner:
@@ -72,7 +317,7 @@ async def serve(app: web.Application, settings: Settings) -> web.AppRunner:
 def run(main: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
     """Run ``main(settings, stopping)`` on uvloop until SIGTERM or SIGINT sets ``stopping``."""
     settings = load_settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, secrets=[settings.admin_token])
 
     async def runner() -> None:
         stopping = asyncio.Event()

@@ -1,0 +1,153 @@
+"""deploy/k8s: the manifests parse, and agree with the code (images, commands, settings,
+probes, the deliverer's consumer group and topic for KEDA)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hookline.core import topics
+from hookline.core.config import SETTINGS, Settings
+from support.stack import ROOT
+
+K8S = ROOT / "deploy" / "k8s"
+MODULES = {
+    "api": "hookline.api",
+    "router": "hookline.router",
+    "deliverer": "hookline.deliverer",
+    "retry-scheduler": "hookline.retry_scheduler",
+}
+KNOWN = {s.name for s in SETTINGS}
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def kustomization() -> dict[str, Any]:
+    return documents(K8S / "kustomization.yaml")[0]
+
+
+def resources() -> list[dict[str, Any]]:
+    return [d for name in kustomization()["resources"] for d in documents(K8S / name)]
+
+
+def of_kind(kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in resources() if d["kind"] == kind}
+
+
+def config() -> dict[str, str]:
+    return of_kind("ConfigMap")["hookline-config"]["data"]
+
+
+def secret_keys() -> set[str]:
+    (generator,) = kustomization()["secretGenerator"]
+    assert generator["name"] == "hookline-secrets" and generator["envs"] == ["secret.env"]
+    lines = (K8S / "secret.env.example").read_text().splitlines()
+    return {ln.split("=", 1)[0] for ln in lines if ln.strip() and not ln.startswith("#")}
+
+
+def test_every_file_parses_and_is_listed() -> None:
+    listed = set(kustomization()["resources"])
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk, "kustomization.yaml must list every manifest"
+    for path in [*K8S.glob("*.yaml"), *K8S.glob("optional/*.yaml")]:
+        for doc in documents(path):
+            assert doc.get("apiVersion") and doc.get("kind"), path
+    assert "secret.env" in (K8S / ".gitignore").read_text().split()
+
+
+def test_settings_are_ones_the_code_reads_and_secrets_stay_in_the_secret() -> None:
+    cfg = config()
+    assert set(cfg) <= KNOWN, set(cfg) - KNOWN
+    assert secret_keys() <= KNOWN
+    assert secret_keys() == {"HOOKLINE_DATABASE_URL", "HOOKLINE_ADMIN_TOKEN"}
+    assert not secret_keys() & set(cfg), "a secret in the ConfigMap"
+    settings = Settings.from_env(cfg)  # every value is valid
+    assert settings.http_host == "0.0.0.0" and settings.replication_factor >= 3
+
+
+def test_four_services_with_one_image_their_command_and_probes() -> None:
+    deployments = of_kind("Deployment")
+    assert set(deployments) == {f"hookline-{name}" for name in MODULES}
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert kustomization()["images"] == [{"name": "hookline", "newTag": version}]
+    port = int(config()["HOOKLINE_HTTP_PORT"])
+    for name, module in MODULES.items():
+        spec = deployments[f"hookline-{name}"]["spec"]
+        pod = spec["template"]["spec"]
+        assert (
+            spec["selector"]["matchLabels"].items()
+            <= spec["template"]["metadata"]["labels"].items()
+        )
+        (container,) = pod["containers"]
+        assert container["image"] == "hookline", name
+        assert container["command"] == ["python", "-m", module]
+        assert [p["containerPort"] for p in container["ports"]] == [port]
+        sources = {
+            ref.get("configMapRef", ref.get("secretRef", {})).get("name")
+            for ref in container["envFrom"]
+        }
+        assert "hookline-config" in sources
+        # Only the API reads the database and the admin token.
+        assert ("hookline-secrets" in sources) == (name == "api"), name
+        names = {e["name"] for e in container.get("env", [])}
+        assert names <= KNOWN, names - KNOWN
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            assert container[probe]["httpGet"]["port"] == "http"
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert pod["terminationGracePeriodSeconds"] >= 30
+        annotations = spec["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/path"] == "/metrics"
+        assert annotations["prometheus.io/port"] == str(port)
+    # KEDA owns the deliverer's replica count; a fixed one would fight it.
+    assert "replicas" not in deployments["hookline-deliverer"]["spec"]
+
+
+def test_the_router_has_a_writable_working_directory() -> None:
+    pod = of_kind("Deployment")["hookline-router"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert container["workingDir"] in mounts
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts[container["workingDir"]]]
+
+
+def test_deliverers_scale_on_their_consumer_group_lag() -> None:
+    (scaled,) = of_kind("ScaledObject").values()
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"]["name"] == "hookline-deliverer"
+    settings = Settings.from_env(config())
+    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= settings.partitions
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "kafka"
+    meta = trigger["metadata"]
+    assert meta["bootstrapServers"] == settings.kafka_bootstrap
+    assert meta["topic"] == topics.deliveries(settings)
+    worker = (ROOT / "services/deliverer/hookline/deliverer/worker.py").read_text()
+    group = re.search(r'^GROUP = "([^"]+)"', worker, re.M)
+    assert group, "the deliverer's GROUP constant moved"
+    assert meta["consumerGroup"] == f"{settings.topic_prefix}-{group.group(1)}"
+    assert int(meta["lagThreshold"]) > 0
+
+
+def test_the_optional_egress_policy_blocks_private_ranges() -> None:
+    (policy,) = documents(K8S / "optional" / "deliverer-egress.yaml")
+    assert policy["kind"] == "NetworkPolicy"
+    blocks = [
+        rule["to"][0]["ipBlock"] for rule in policy["spec"]["egress"] if "ipBlock" in rule["to"][0]
+    ]
+    (public,) = blocks
+    assert public["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(
+        public["except"]
+    )
