@@ -4,11 +4,17 @@
     python deploy/local/stack.py infra   # Kafka and PostgreSQL only (what the tests need)
     python deploy/local/stack.py up      # infra, then the four services; writes .local/stack.env
     python deploy/local/stack.py down    # stops everything this script started
+    python deploy/local/stack.py kafka       # Kafka only (a second broker, see below)
+    python deploy/local/stack.py kafka-down  # stops the Kafka that `kafka` started
 
 No Docker: Kafka's jars come from Maven Central through ``mvn`` (deploy/local/pom.xml),
 PostgreSQL from Debian's packages (installed when missing). Everything lives under
 .local/ and is reused on the next start. ``HOOKLINE_KAFKA_BOOTSTRAP`` or
 ``HOOKLINE_DATABASE_URL``, when set, name a broker or database to use instead.
+``HOOKLINE_LOCAL_KAFKA_PORT`` (and the port after it, for the controller) and
+``HOOKLINE_LOCAL_KAFKA_DIR`` run a second broker beside the usual one, with its own
+data, config, log and pid file in that directory (the jars stay shared): the fault
+tests stop and restart such a broker without disturbing anyone else's.
 Standard library only, so it runs before anything else is installed.
 """
 
@@ -33,7 +39,12 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / ".local"
 LOGS = LOCAL / "logs"
 RUN = LOCAL / "run"
-KAFKA_DIR = LOCAL / "kafka"
+KAFKA_LIBS = LOCAL / "kafka" / "libs"
+KAFKA_DIR = ROOT / os.environ.get("HOOKLINE_LOCAL_KAFKA_DIR", str(LOCAL / "kafka"))
+# A broker in a directory of its own keeps its pid file and log there too.
+KAFKA_OWN_DIR = KAFKA_DIR != LOCAL / "kafka"
+KAFKA_RUN = KAFKA_DIR if KAFKA_OWN_DIR else RUN
+KAFKA_LOGS = KAFKA_DIR if KAFKA_OWN_DIR else LOGS
 KAFKA_PORT = int(os.environ.get("HOOKLINE_LOCAL_KAFKA_PORT", "19092"))
 PG_PORT = int(os.environ.get("HOOKLINE_LOCAL_PG_PORT", "15432"))
 DEFAULT_BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
@@ -74,14 +85,22 @@ def pid_alive(pidfile: Path) -> int | None:
         return None
 
 
-def spawn(name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    RUN.mkdir(parents=True, exist_ok=True)
-    log = (LOGS / f"{name}.log").open("ab")
+def spawn(
+    name: str,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    *,
+    logs: Path = LOGS,
+    run: Path = RUN,
+) -> None:
+    logs.mkdir(parents=True, exist_ok=True)
+    run.mkdir(parents=True, exist_ok=True)
+    log = (logs / f"{name}.log").open("ab")
     proc = subprocess.Popen(
         argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
     )
-    (RUN / f"{name}.pid").write_text(str(proc.pid))
+    (run / f"{name}.pid").write_text(str(proc.pid))
 
 
 # --- Kafka -----------------------------------------------------------------------------
@@ -89,7 +108,7 @@ def spawn(name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Pa
 
 def kafka_libs() -> Path:
     """Kafka's jars, fetched again whenever deploy/local/pom.xml changes."""
-    libs = KAFKA_DIR / "libs"
+    libs = KAFKA_LIBS
     pom = ROOT / "deploy/local/pom.xml"
     stamp = libs / ".pom-sha256"
     want = hashlib.sha256(pom.read_bytes()).hexdigest()
@@ -175,6 +194,7 @@ def start_kafka() -> str:
         say(f"Kafka is already running on {DEFAULT_BOOTSTRAP}")
         return DEFAULT_BOOTSTRAP
     libs = kafka_libs()
+    KAFKA_DIR.mkdir(parents=True, exist_ok=True)
     data = KAFKA_DIR / "data"
     props = KAFKA_DIR / "server.properties"
     props.write_text(kafka_config(data))
@@ -202,8 +222,8 @@ def start_kafka() -> str:
         if done.returncode != 0:
             raise StackError(f"Kafka storage format failed: {done.stdout}{done.stderr}")
     say(f"starting Kafka on {DEFAULT_BOOTSTRAP}")
-    spawn("kafka", [*java, "kafka.Kafka", str(props)])
-    wait_until(lambda: port_open(KAFKA_PORT), "Kafka", LOGS / "kafka.log", 90)
+    spawn("kafka", [*java, "kafka.Kafka", str(props)], logs=KAFKA_LOGS, run=KAFKA_RUN)
+    wait_until(lambda: port_open(KAFKA_PORT), "Kafka", KAFKA_LOGS / "kafka.log", 90)
     return DEFAULT_BOOTSTRAP
 
 
@@ -418,8 +438,8 @@ def write_env(path: Path, env: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def stop_pid(name: str, timeout_s: float = 20) -> None:
-    pidfile = RUN / f"{name}.pid"
+def stop_pid(name: str, timeout_s: float = 20, run: Path = RUN) -> None:
+    pidfile = run / f"{name}.pid"
     pid = pid_alive(pidfile)
     if pid is None:
         pidfile.unlink(missing_ok=True)
@@ -435,8 +455,9 @@ def stop_pid(name: str, timeout_s: float = 20) -> None:
 
 
 def down() -> None:
-    for name in [*SERVICES, "kafka"]:
+    for name in SERVICES:
         stop_pid(name)
+    stop_pid("kafka", run=KAFKA_RUN)
     datafile = RUN / "postgres.datadir"
     if datafile.exists():
         data = datafile.read_text().strip()
@@ -446,8 +467,22 @@ def down() -> None:
         datafile.unlink()
 
 
+def kafka_only() -> None:
+    print(start_kafka())
+
+
+def kafka_down() -> None:
+    stop_pid("kafka", run=KAFKA_RUN)
+
+
 def main(argv: list[str]) -> int:
-    commands = {"infra": infra, "up": up, "down": down}
+    commands = {
+        "infra": infra,
+        "up": up,
+        "down": down,
+        "kafka": kafka_only,
+        "kafka-down": kafka_down,
+    }
     if len(argv) != 2 or argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2

@@ -1,0 +1,58 @@
+"""CPU time per process over a run, from /proc: which process used the cores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of ``pid`` so far; 0.0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class CpuMeter:
+    """``groups`` names a set of processes each (several postgres backends are one)."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = {name: pids for name, pids in groups.items() if pids}
+        self._start = {name: self._used(pids) for name, pids in self.groups.items()}
+
+    @staticmethod
+    def _used(pids: list[int]) -> float:
+        return sum(cpu_seconds(pid) for pid in pids)
+
+    def percent(self, wall_s: float) -> dict[str, float]:
+        """Per group, CPU used since the meter started, as % of one core."""
+        if wall_s <= 0:
+            return {}
+        return {
+            name: round((self._used(pids) - self._start[name]) / wall_s * 100, 1)
+            for name, pids in self.groups.items()
+        }
+
+
+def kafka_pid(root: Path) -> int:
+    try:
+        return int((root / ".local/run/kafka.pid").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def postgres_pids() -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip() == "postgres":
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found

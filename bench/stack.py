@@ -1,0 +1,199 @@
+"""The services under test, as child processes on the real broker and database.
+
+Each bench run gets its own topic prefix (``hlbench-<hex>``) and a fresh database, so
+it neither reads nor disturbs a stack started by ``make up`` or a test session.
+Kafka and PostgreSQL are the ones named by ``HOOKLINE_KAFKA_BOOTSTRAP`` and
+``HOOKLINE_DATABASE_URL``, or else those ``deploy/local/stack.py infra`` starts (or
+finds running), so ``make bench`` works from a clean clone.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def infra_env() -> dict[str, str]:
+    names = ("HOOKLINE_KAFKA_BOOTSTRAP", "HOOKLINE_DATABASE_URL")
+    if all(os.environ.get(n) for n in names):
+        return {n: os.environ[n] for n in names}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "deploy/local/stack.py"), "infra"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"could not start Kafka and PostgreSQL:\n{done.stderr}")
+    env: dict[str, str] = {}
+    for line in (ROOT / ".local/infra.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = value.strip("'")
+    return env
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def drop_topics(bootstrap: str, prefix: str) -> None:
+    """Delete a run's topics (Faust's too, ``<prefix>-router-...``): a shared broker
+    should not collect hundreds of partitions from benchmarks."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+@dataclass
+class Proc:
+    name: str
+    env: dict[str, str]
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.env["HOOKLINE_HTTP_PORT"])
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def start(self) -> None:
+        module = self.name.rstrip("0123456789")
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", f"hookline.{module}"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+
+    def wait_healthy(self, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.popen is not None and self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log}")
+            try:
+                url = f"http://127.0.0.1:{self.port}/healthz"
+                with urllib.request.urlopen(url, timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not healthy within {timeout_s:.0f}s; see {self.log}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.send_signal(sig)
+        try:
+            self.popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+@dataclass
+class BenchStack:
+    """api, router, ``deliverers`` deliverers and the retry scheduler on their own prefix."""
+
+    deliverers: int = 1
+    partitions: int = 6
+    extra_env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, Proc] = field(default_factory=dict)
+    logs: Path = ROOT / ".local" / "bench"
+    _admin_url: str = ""
+    _db: str = ""
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.procs['api'].port}"
+
+    @property
+    def admin_token(self) -> str:
+        return self.env["HOOKLINE_ADMIN_TOKEN"]
+
+    @property
+    def prefix(self) -> str:
+        return self.env["HOOKLINE_TOPIC_PREFIX"]
+
+    def pids(self, kind: str) -> list[int]:
+        return [p.pid for n, p in self.procs.items() if n.rstrip("0123456789") == kind]
+
+    async def start(self) -> None:
+        infra = infra_env()
+        run = secrets.token_hex(4)
+        self._admin_url = infra["HOOKLINE_DATABASE_URL"]
+        self._db = f"hookline_bench_{run}"
+        conn = await asyncpg.connect(self._admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{self._db}"')
+        finally:
+            await conn.close()
+        self.logs = ROOT / ".local" / "bench" / f"hlbench-{run}"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")},
+            **infra,
+            "HOOKLINE_DATABASE_URL": with_database(self._admin_url, self._db),
+            "HOOKLINE_TOPIC_PREFIX": f"hlbench-{run}",
+            "HOOKLINE_ADMIN_TOKEN": secrets.token_urlsafe(16),
+            "HOOKLINE_ALLOW_PRIVATE_TARGETS": "1",
+            "HOOKLINE_ALLOW_HTTP_TARGETS": "1",
+            "HOOKLINE_PARTITIONS": str(self.partitions),
+            # Faust keeps its data directory here rather than in the working directory.
+            "APP_DATADIR": str(self.logs / "router-data"),
+            **self.extra_env,
+        }
+        names = ["api", "router", *[f"deliverer{i}" for i in range(self.deliverers)]]
+        for name in [*names, "retry_scheduler"]:
+            env = {**self.env, "HOOKLINE_HTTP_PORT": str(free_port())}
+            self.procs[name] = Proc(name, env, self.logs / f"{name}.log")
+        # The API creates the topics and the schema: it goes first.
+        self.procs["api"].start()
+        self.procs["api"].wait_healthy()
+        for name in list(self.procs)[1:]:
+            self.procs[name].start()
+        for name in list(self.procs)[1:]:
+            self.procs[name].wait_healthy()
+
+    async def stop(self) -> None:
+        for proc in reversed(self.procs.values()):
+            proc.stop()
+        if self.env:
+            await drop_topics(self.env["HOOKLINE_KAFKA_BOOTSTRAP"], self.prefix)
+        if self._db:
+            conn = await asyncpg.connect(self._admin_url)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{self._db}" WITH (FORCE)')
+            finally:
+                await conn.close()
