@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hookline.core.retry import DEFAULT_DELAYS, parse_delays
+from hookline.core.retry import DEFAULT_DELAYS, parse_delays, parse_duration
 
 
 class SettingError(ValueError):
@@ -60,7 +60,47 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HOOKLINE_MAX_RETRY_AFTER", "3600", "Upper bound in seconds on a target's `Retry-After`."
     ),
-    Setting("HOOKLINE_MAX_IN_FLIGHT", "256", "Deliveries one deliverer works on at once."),
+    Setting(
+        "HOOKLINE_MAX_IN_FLIGHT",
+        "256",
+        "Requests one deliverer has open at once; four times as many deliveries may wait a turn.",
+    ),
+    Setting(
+        "HOOKLINE_ENDPOINT_CONCURRENCY",
+        "64",
+        "Requests one deliverer sends to one endpoint (host:port) at once; as many more may wait.",
+    ),
+    Setting(
+        "HOOKLINE_BREAKER_FAILURES",
+        "5",
+        "Failures in a row (no answer, 502, 503, 504) that open an endpoint's circuit.",
+    ),
+    Setting(
+        "HOOKLINE_BREAKER_COOLDOWN",
+        "30s",
+        "How long an open circuit defers deliveries before one probe request is let through.",
+    ),
+    Setting(
+        "HOOKLINE_SECRET_OVERLAP",
+        "24h",
+        "How long the previous secret keeps signing beside a rotated one.",
+    ),
+    Setting(
+        "HOOKLINE_AUTO_DISABLE_AFTER",
+        "7d",
+        "A subscription failing this long without a success becomes `DISABLED_TOO_MANY_ERRORS`.",
+    ),
+    Setting("HOOKLINE_ATTEMPT_RETENTION", "30d", "How long the attempt log keeps an attempt."),
+    Setting(
+        "HOOKLINE_DEDUP_WINDOW",
+        "24h",
+        "The router routes an `eventId` once within this time (per tenant), restarts included.",
+    ),
+    Setting(
+        "HOOKLINE_BATCH_WAIT",
+        "1s",
+        "How long a partial batch (`format: batch`, up to 50 objects) waits before it goes out.",
+    ),
     Setting(
         "HOOKLINE_ALLOW_PRIVATE_TARGETS", "0", "1 allows targets on loopback and private addresses."
     ),
@@ -86,6 +126,14 @@ class Settings:
     delivery_timeout_s: float
     max_retry_after_s: float
     max_in_flight: int
+    endpoint_concurrency: int
+    breaker_failures: int
+    breaker_cooldown_s: float
+    secret_overlap_s: float
+    auto_disable_after_s: float
+    attempt_retention_s: float
+    dedup_window_s: float
+    batch_wait_s: float
     allow_private_targets: bool
     allow_http_targets: bool
     log_level: str
@@ -108,6 +156,14 @@ class Settings:
             delivery_timeout_s=read.parsed("HOOKLINE_DELIVERY_TIMEOUT", _positive_float),
             max_retry_after_s=read.parsed("HOOKLINE_MAX_RETRY_AFTER", _positive_float),
             max_in_flight=read.parsed("HOOKLINE_MAX_IN_FLIGHT", _positive_int),
+            endpoint_concurrency=read.parsed("HOOKLINE_ENDPOINT_CONCURRENCY", _positive_int),
+            breaker_failures=read.parsed("HOOKLINE_BREAKER_FAILURES", _positive_int),
+            breaker_cooldown_s=read.parsed("HOOKLINE_BREAKER_COOLDOWN", parse_duration),
+            secret_overlap_s=read.parsed("HOOKLINE_SECRET_OVERLAP", parse_duration),
+            auto_disable_after_s=read.parsed("HOOKLINE_AUTO_DISABLE_AFTER", parse_duration),
+            attempt_retention_s=read.parsed("HOOKLINE_ATTEMPT_RETENTION", parse_duration),
+            dedup_window_s=read.parsed("HOOKLINE_DEDUP_WINDOW", parse_duration),
+            batch_wait_s=read.parsed("HOOKLINE_BATCH_WAIT", parse_duration),
             allow_private_targets=read.parsed("HOOKLINE_ALLOW_PRIVATE_TARGETS", _flag),
             allow_http_targets=read.parsed("HOOKLINE_ALLOW_HTTP_TARGETS", _flag),
             log_level=read.parsed("HOOKLINE_LOG_LEVEL", _log_level),

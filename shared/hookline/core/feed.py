@@ -1,10 +1,20 @@
-"""Keep a ``SubscriptionTable`` up to date from ``hookline.subscriptions``.
+"""Follow a topic into memory: ``TopicFeed``, and ``SubscriptionFeed`` for subscriptions.
+
+A ``TopicFeed`` reads every partition of one topic outside any consumer group, from
+where ``_seek`` puts it, and keeps following it, handing each record to ``_apply``.
+``SubscriptionFeed`` keeps a ``SubscriptionTable`` up to date from
+``hookline.subscriptions``; the router keeps what it routed recently with another.
 
 Every process that needs subscriptions (router, deliverer, retry scheduler) reads
 the whole compacted topic from the beginning, outside any consumer group, and
 keeps following it. ``wait_caught_up`` answers once everything that was on the
 topic when it was called has been applied: a process calls it before it starts
 work, and again when it meets a subscription id it does not know yet.
+
+``fence`` is the same promise for the hot path ("a change acknowledged before this
+call is applied when it returns"), made cheap: callers that arrive while a round
+(one ``end_offsets`` request, then waiting for the feed to reach those offsets) is
+under way share the next round, so a burst of callers costs one or two requests.
 """
 
 from __future__ import annotations
@@ -23,24 +33,30 @@ from hookline.core.subscriptions import SubscriptionTable
 log = logging.getLogger(__name__)
 
 
-class SubscriptionFeed:
-    def __init__(self, settings: Settings, table: SubscriptionTable) -> None:
-        self.table = table
+class TopicFeed:
+    """One topic, followed; subclasses say where to start and what a record does."""
+
+    name = "feed"
+
+    def __init__(self, settings: Settings, topic: str) -> None:
         self._settings = settings
-        self._topic = topics.subscriptions(settings)
+        self._topic = topic
         self._consumer: AIOKafkaConsumer | None = None
         self._positions: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()  # set once the first catch-up is done
+        self._round: asyncio.Task[None] | None = None
+        self._rounds_started = 0
+        self._rounds_done = 0
 
     async def start(self) -> None:
         # Made here, not in __init__: aiokafka wants the running loop.
         self._consumer = consumer(self._settings, group=None)
         await self._consumer.start()
         assigned = await assign_all(self._consumer, self._topic)
-        await self._consumer.seek_to_beginning(*assigned)
-        self._task = asyncio.create_task(self._run(), name="subscription-feed")
+        await self._seek(self._consumer, assigned)
+        self._task = asyncio.create_task(self._run(), name=self.name)
         await self.wait_caught_up()
         self.ready.set()
 
@@ -61,6 +77,25 @@ class SubscriptionFeed:
         async with self._progress:
             await asyncio.wait_for(self._progress.wait_for(done), timeout_s)
 
+    async def fence(self, timeout_s: float = 30.0) -> None:
+        """Return once every record on the topic at the time of the call is applied."""
+        # A round that has begun reading the end offsets may have read them before this
+        # call: only a round that begins after it counts.
+        needed = self._rounds_started + 1
+        while self._rounds_done < needed:
+            if self._round is None:
+                self._round = asyncio.create_task(self._fence_round(timeout_s))
+            await asyncio.shield(self._round)
+
+    async def _fence_round(self, timeout_s: float) -> None:
+        self._rounds_started += 1  # from here on, the end offsets may be read
+        number = self._rounds_started
+        try:
+            await self.wait_caught_up(timeout_s)
+            self._rounds_done = max(self._rounds_done, number)
+        finally:
+            self._round = None
+
     async def _run(self) -> None:
         client = self._consumer
         assert client is not None
@@ -73,6 +108,22 @@ class SubscriptionFeed:
                 self._positions[tp] = await client.position(tp)
             async with self._progress:
                 self._progress.notify_all()
+
+    async def _seek(self, client: AIOKafkaConsumer, assigned: list[TopicPartition]) -> None:
+        await client.seek_to_beginning(*assigned)
+
+    def _apply(self, raw: bytes | None) -> None:
+        raise NotImplementedError
+
+
+class SubscriptionFeed(TopicFeed):
+    """Every subscription, read from the beginning of the compacted topic."""
+
+    name = "subscription-feed"
+
+    def __init__(self, settings: Settings, table: SubscriptionTable) -> None:
+        super().__init__(settings, topics.subscriptions(settings))
+        self.table = table
 
     def _apply(self, raw: bytes | None) -> None:
         if raw is None:

@@ -6,25 +6,32 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from hookline.api import admin, events, subscriptions
+from hookline.api import admin, dashboard, delivery, events, health, openapi, replay, subscriptions
 from hookline.api.catalog import Catalog
 from hookline.api.context import CONTEXT, Context
 from hookline.api.errors import error_middleware
-from hookline.api.projector import Projector
+from hookline.api.projector import projector as subscriptions_projector
 from hookline.api.store import SubscriptionStore
 from hookline.api.validation import TargetPolicy
-from hookline.core import db, kafka, topics
+from hookline.core import db, kafka, metrics, topics
 from hookline.core.config import Settings
 
 MAX_BODY = 2 * 1024 * 1024
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[metrics.http_middleware, error_middleware], client_max_size=MAX_BODY
+    )
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(admin.routes)
     app.router.add_routes(subscriptions.routes)
     app.router.add_routes(events.routes)
+    app.router.add_routes(openapi.routes)
+    app.router.add_routes(health.routes)
+    app.router.add_routes(dashboard.routes)
+    app.router.add_routes(delivery.routes)
+    app.router.add_routes(replay.routes)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         await kafka.ensure_topics(settings)
@@ -32,7 +39,7 @@ def create_app(settings: Settings) -> web.Application:
         await db.migrate(pool)
         producer = kafka.producer(settings)
         await producer.start()
-        projector = Projector(settings, pool)
+        projector = subscriptions_projector(settings, pool)
         await projector.start()
         await projector.catch_up()
         projector.run_in_background()
@@ -52,6 +59,8 @@ def create_app(settings: Settings) -> web.Application:
         await pool.close()
 
     app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(delivery.resources)  # needs the Context made by resources
+    app.cleanup_ctx.append(replay.resources)  # the replay jobs; needs the Context too
     return app
 
 

@@ -1,12 +1,15 @@
 """The deliverer's loop: many deliveries at once, offsets committed only behind them.
 
 For each message on ``hookline.deliveries`` (in a consumer group, so deliverers
-scale out), ``attempt`` looks the subscription up as it is now, signs and POSTs
-the body, classifies the answer, records the attempt, and on failure puts the
-delivery on the delay topic for its next try (or the dead letters after the
-last). Only when that hand-off is acknowledged (``acks=all``) does the message
-count as finished; ``OffsetTracker`` commits each partition up to its lowest
-unfinished message, so a deliverer killed at any moment loses nothing.
+scale out), ``attempt`` looks the subscription up as it is now, waits for a turn
+at the target's endpoint (``endpoints``: concurrency limit and circuit breaker),
+signs and POSTs the body, classifies the answer, records the attempt, and on
+failure puts the delivery on the delay topic for its next try (or the dead
+letters after the last; ``plan``). A delivery whose endpoint's circuit is open,
+or whose endpoint is stuck, is put on a delay topic without a request and without
+using up a retry. Only when that hand-off is acknowledged (``acks=all``) does the
+message count as finished; ``OffsetTracker`` commits each partition up to its
+lowest unfinished message, so a deliverer killed at any moment loses nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import replace
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -25,17 +27,19 @@ from hookline.core import kafka, topics
 from hookline.core.config import Settings
 from hookline.core.feed import SubscriptionFeed
 from hookline.core.messages import Attempt, Delivery, MessageError, SubscriptionRecord
-from hookline.core.retry import Classification, Outcome, classify, delay_topic_index, next_delay
-from hookline.core.ssrf import TargetNotAllowed
+from hookline.core.retry import Classification, classify
 from hookline.core.subscriptions import ACTIVE, SubscriptionTable
-from hookline.deliverer import request
+from hookline.deliverer import plan, request, transport
+from hookline.deliverer.breaker import endpoint_of, shows_endpoint_down
+from hookline.deliverer.endpoints import EndpointGate, Ticket
 from hookline.deliverer.offsets import OffsetTracker
+from hookline.deliverer.ordering import OrderGate
 from hookline.deliverer.resolver import resolver
 
 log = logging.getLogger(__name__)
 
 GROUP = "deliverer"
-BODY_KEPT = 4096
+QUEUED_PER_REQUEST = 4
 
 
 class Deliverer:
@@ -45,25 +49,39 @@ class Deliverer:
         self.feed = SubscriptionFeed(settings, self.table)
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        # Deliveries read and not finished (what a crash makes it redo), and requests
+        # open at once. Waiting for a turn at an endpoint holds only the first, so
+        # deliveries queued for a slow endpoint leave the requests to the others.
+        self._slots = asyncio.Semaphore(settings.max_in_flight * QUEUED_PER_REQUEST)
+        self._requests = asyncio.Semaphore(settings.max_in_flight)
         self._retry_topics = topics.retry_topics(settings)
+        self.gate = EndpointGate(
+            settings.endpoint_concurrency, settings.breaker_failures, settings.breaker_cooldown_s
+        )
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.http: aiohttp.ClientSession | None = None
+        self.order = OrderGate(settings)  # version order per object (docs/ordering.md)
 
     async def start(self) -> None:
         await kafka.ensure_topics(self.settings)
         await self.feed.start()
+        await self.order.start()
         self.producer = kafka.producer(self.settings)
         await self.producer.start()
         connector = aiohttp.TCPConnector(
             limit=self.settings.max_in_flight,
-            limit_per_host=64,
+            limit_per_host=0,  # the EndpointGate limits each endpoint, outside the timeout
             resolver=resolver(self.settings.allow_private_targets),
             keepalive_timeout=30,
         )
         self.http = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-        self.consumer = kafka.consumer(self.settings, group=f"{self.settings.topic_prefix}-{GROUP}")
+        # read_committed: never a retry whose transaction the retry scheduler aborted.
+        self.consumer = kafka.consumer(
+            self.settings,
+            group=f"{self.settings.topic_prefix}-{GROUP}",
+            isolation_level="read_committed",
+        )
         self.consumer.subscribe([topics.deliveries(self.settings)], listener=_Rebalance(self))
         await self.consumer.start()
 
@@ -74,6 +92,7 @@ class Deliverer:
                 await closer.stop()
         if self.http is not None:
             await self.http.close()
+        await self.order.stop()
         await self.feed.stop()
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -135,97 +154,71 @@ class Deliverer:
                 pause = min(pause * 2, 10.0)
 
     async def attempt(self, raw: bytes | None) -> None:
-        if raw is None:
+        """One message of ``hookline.deliveries``, from the subscription lookup to the hand-off."""
+        delivery = _decode(raw)
+        if delivery is None:
             return
-        try:
-            delivery = Delivery.decode(raw)
-        except MessageError:
-            log.exception("skipping an undecodable delivery")
-            return
-        sub = await self._subscription(delivery.subscription_id)
+        async with self.order.turn(delivery) as admitted:  # None: a newer version was tried
+            sub = await self._current_subscription(delivery)
+            if sub is None or admitted is None:
+                return
+            await self._deliver(sub, admitted)
+
+    async def _current_subscription(self, delivery: Delivery) -> SubscriptionRecord | None:
+        """The subscription as it is now; None (and the delivery dropped) when it was
+        deleted or disabled since the delivery was made."""
+        await self.feed.fence()  # apply every change acknowledged before now (coalesced)
+        sub = self.table.get(delivery.subscription_id)
+        if sub is None:
+            # Created a moment ago and not read yet? Catch up once before giving up.
+            with contextlib.suppress(TimeoutError):
+                await self.feed.wait_caught_up(timeout_s=10)
+            sub = self.table.get(delivery.subscription_id)
         if sub is None or sub.status != ACTIVE:
             log.info(
                 "dropping a delivery: subscription %s is gone or disabled",
                 delivery.subscription_id,
                 extra={"ctx": _ids(delivery)},
             )
-            return
-        status, body, retry_after, error, latency_ms = await self._post(sub, delivery)
-        verdict = classify(
-            status,
-            error=error,
-            retry_after=retry_after,
-            now=time.time(),
-            max_retry_after_s=self.settings.max_retry_after_s,
-        )
-        await self._hand_off(delivery, verdict, status, body, latency_ms)
-
-    async def _subscription(self, subscription_id: int) -> SubscriptionRecord | None:
-        sub = self.table.get(subscription_id)
-        if sub is None:
-            # Created a moment ago and not read yet? Catch up once before giving up.
-            with contextlib.suppress(TimeoutError):
-                await self.feed.wait_caught_up(timeout_s=10)
-            sub = self.table.get(subscription_id)
+            return None
         return sub
 
-    async def _post(
-        self, sub: SubscriptionRecord, delivery: Delivery
-    ) -> tuple[int | None, str | None, str | None, str | None, float]:
+    async def _deliver(self, sub: SubscriptionRecord, delivery: Delivery) -> None:
         assert self.http is not None
+        now = time.time()
         req = request.build(
-            sub, delivery, request.body_of(delivery), int(time.time()), [sub.secret]
+            sub, delivery, request.body_of(delivery), int(now), request.signing_secrets(sub, now)
         )
-        timeout = aiohttp.ClientTimeout(total=self.settings.delivery_timeout_s)
-        started = time.monotonic()
+        ticket = await self.gate.admit(endpoint_of(req.url))
+        if ticket.deferred:
+            await self._defer(delivery, ticket)
+            return
         try:
-            async with self.http.post(
-                req.url, data=req.body, headers=req.headers, allow_redirects=False, timeout=timeout
-            ) as rsp:
-                kept = await rsp.content.read(BODY_KEPT)
-                latency = (time.monotonic() - started) * 1000
-                text = kept.decode("utf-8", "replace")
-                return rsp.status, text, rsp.headers.get("Retry-After"), None, latency
-        except TimeoutError:
-            error = f"timeout after {self.settings.delivery_timeout_s:g}s"
-        except TargetNotAllowed as exc:
-            error = f"target not allowed: {exc}"
-        except (aiohttp.ClientError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        return None, None, None, error, (time.monotonic() - started) * 1000
+            async with self._requests:
+                answer = await transport.send(self.http, req, self.settings.delivery_timeout_s)
+            down = shows_endpoint_down(answer.status, answer.sent)
+            ticket.record(down=down, answered=answer.status is not None)
+        finally:
+            ticket.release()
+        await self._record(delivery, answer)
 
-    async def _hand_off(
-        self,
-        delivery: Delivery,
-        verdict: Classification,
-        status: int | None,
-        body: str | None,
-        latency_ms: float,
-    ) -> None:
-        assert self.producer is not None
-        number = delivery.attempt + 1
-        attempt = Attempt(
-            delivery_id=delivery.delivery_id,
-            subscription_id=delivery.subscription_id,
-            tenant=delivery.tenant,
-            event=delivery.event,
-            event_id=delivery.event_id,
-            attempt=number,
-            at=time.time(),
-            outcome=verdict.outcome.name,
-            reason=verdict.reason,
-            status=status,
-            latency_ms=round(latency_ms, 2),
-            response_body=body,
+    async def _record(self, delivery: Delivery, answer: transport.Answer) -> None:
+        """Emit the attempt and, unless it succeeded, hand the delivery to its next stop;
+        finished only when the broker has acknowledged both."""
+        now = time.time()
+        verdict = classify(
+            answer.status,
+            error=answer.error,
+            retry_after=answer.retry_after,
+            now=now,
+            max_retry_after_s=self.settings.max_retry_after_s,
         )
-        sends = [
-            await self.producer.send(
-                topics.attempts(self.settings), attempt.encode(), key=attempt.key()
-            )
-        ]
-        if verdict.outcome is not Outcome.SUCCESS:
-            topic, later = self._next_stop(delivery, verdict, number)
-            sends.append(await self.producer.send(topic, later.encode(), key=later.key()))
+        attempt = _attempt_of(delivery, verdict, answer, now)
+        sends = [await self._send(topics.attempts(self.settings), attempt.key(), attempt.encode())]
+        stop = plan.after_attempt(delivery, verdict, now, self.settings.retry_delays)
+        if stop is not None:
+            topic = self._topic_of(stop)
+            sends.append(await self._send(topic, stop.delivery.key(), stop.delivery.encode()))
             log.info(
                 "delivery failed (%s); next stop %s",
                 verdict.reason,
@@ -234,20 +227,50 @@ class Deliverer:
             )
         await asyncio.gather(*sends)
 
-    def _next_stop(
-        self, delivery: Delivery, verdict: Classification, number: int
-    ) -> tuple[str, Delivery]:
-        delay = None
-        if verdict.outcome is Outcome.RETRY:
-            delay = next_delay(number, self.settings.retry_delays, verdict.retry_after_s)
-        if delay is None:
-            later = replace(delivery, attempt=number, last_error=verdict.reason)
-            return topics.dead_letters(self.settings), later
-        index = delay_topic_index(delay, self.settings.retry_delays)
-        later = replace(
-            delivery, attempt=number, due_at=time.time() + delay, last_error=verdict.reason
-        )
-        return self._retry_topics[index], later
+    async def _defer(self, delivery: Delivery, ticket: Ticket) -> None:
+        """Put off without a request (circuit open, endpoint stuck): no retry used up."""
+        stop = plan.deferral(delivery, ticket.wait_s, time.time(), self.settings.retry_delays)
+        await (await self._send(self._topic_of(stop), delivery.key(), stop.delivery.encode()))
+        log.debug("delivery put off: %s", ticket.reason, extra={"ctx": _ids(delivery)})
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[object]:
+        assert self.producer is not None
+        sent: asyncio.Future[object] = await self.producer.send(topic, value, key=key)
+        return sent
+
+    def _topic_of(self, stop: plan.Stop) -> str:
+        if stop.delay_index is None:
+            return topics.dead_letters(self.settings)
+        return self._retry_topics[stop.delay_index]
+
+
+def _decode(raw: bytes | None) -> Delivery | None:
+    if raw is None:
+        return None
+    try:
+        return Delivery.decode(raw)
+    except MessageError:
+        log.exception("skipping an undecodable delivery")
+        return None
+
+
+def _attempt_of(
+    delivery: Delivery, verdict: Classification, answer: transport.Answer, now: float
+) -> Attempt:
+    return Attempt(
+        delivery_id=delivery.delivery_id,
+        subscription_id=delivery.subscription_id,
+        tenant=delivery.tenant,
+        event=delivery.event,
+        event_id=delivery.event_id,
+        attempt=delivery.attempt + 1,
+        at=now,
+        outcome=verdict.outcome.name,
+        reason=verdict.reason,
+        status=answer.status,
+        latency_ms=answer.latency_ms,
+        response_body=answer.body,
+    )
 
 
 def _ids(d: Delivery) -> dict[str, object]:

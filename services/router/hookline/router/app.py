@@ -1,51 +1,81 @@
-"""The router's Faust app: one agent reads ``hookline.events`` and writes deliveries.
+"""The router's Faust app: topics and agents; the work is in ``route.py``.
 
 Every worker holds every subscription: a ``SubscriptionFeed`` follows the
 compacted ``hookline.subscriptions`` topic (which is itself the changelog, so no
 second one is kept) into a ``SubscriptionIndex`` keyed by tenant and event type.
-The agent waits for the feed to catch up before it routes its first event.
+A ``RoutedFeed`` likewise follows the router's ``routed`` topic into ``Recent``
+(event ids and object versions routed in the dedup window, ``recent.py``).
+
+| agent | reads | writes |
+| --- | --- | --- |
+| ``route`` | ``hookline.events`` | deliveries, batch items, ``routed`` records |
+| ``batch`` | batch items (``<prefix>.router.batch-items``) | batch deliveries |
+
+The worker joins its consumer group with a static member id (host and port), so a
+restarted router gets its partitions back at once instead of after the session
+timeout (Faust's ``BROKER_SESSION_TIMEOUT``, which still applies to a router that
+does not come back).
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import AsyncIterator
+import asyncio
+import os
+import socket
+import tempfile
+from collections.abc import Hashable, Mapping
+from pathlib import Path
 from typing import Any
 
 import faust
 from mode import Service
 
-from hookline.core import topics
+from hookline.core import metrics, topics
 from hookline.core.config import Settings
-from hookline.core.feed import SubscriptionFeed
+from hookline.core.feed import SubscriptionFeed, TopicFeed
 from hookline.core.kafka import ensure_topics
-from hookline.core.messages import Event, MessageError
+from hookline.core.messages import Delivery, Routed
 from hookline.core.subscriptions import SubscriptionIndex
-from hookline.router.matching import plan_deliveries
+from hookline.router.fence import CoveringFence
+from hookline.router.recent import Recent, RoutedFeed, routed_topic
+from hookline.router.route import Batcher, EventRouter
 
-log = logging.getLogger(__name__)
+BATCH_TAKE = 500  # items gathered at most before a flush; the wait bounds it otherwise
 
 
 class FeedService(Service):
-    """Runs the subscription feed inside the Faust worker's lifecycle."""
+    """Runs the feeds inside the Faust worker's lifecycle."""
 
-    def __init__(self, settings: Settings, feed: SubscriptionFeed, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, feeds: list[TopicFeed], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        self.feed = feed
+        self.feeds = feeds
 
     async def on_start(self) -> None:
         await ensure_topics(self.settings)
-        await self.feed.start()
+        for feed in self.feeds:
+            await feed.start()
 
     async def on_stop(self) -> None:
-        await self.feed.stop()
+        for feed in self.feeds:
+            await feed.stop()
+
+
+def batch_items_topic(settings: Settings) -> str:
+    """The router's own topic (created by Faust, as the batch agent's source)."""
+    return f"{settings.topic_prefix}.router.batch-items"
 
 
 def create_app(settings: Settings) -> faust.App:
+    app_id = f"{settings.topic_prefix}-router"
+    # Faust makes a data directory even without tables; not in the working directory.
+    datadir = os.environ.get("APP_DATADIR") or str(
+        Path(tempfile.gettempdir()) / "hookline-router" / app_id
+    )
+    Path(datadir).mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        f"{settings.topic_prefix}-router",
+        app_id,
+        datadir=datadir,
         broker=f"kafka://{settings.kafka_bootstrap}",
         web_host=settings.http_host,
         web_port=settings.http_port,
@@ -54,45 +84,97 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.partitions,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=f"{socket.gethostname()}-{settings.http_port}",
         broker_commit_interval=0.5,
         stream_wait_empty=False,
     )
     index = SubscriptionIndex()
-    feed = SubscriptionFeed(settings, index)
-    app.add_dependency(FeedService(settings, feed))
-    events = app.topic(
-        topics.events(settings),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    deliveries = app.topic(
-        topics.deliveries(settings),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    subscriptions = SubscriptionFeed(settings, index)
+    recent = Recent(settings.dedup_window_s)
+    routed = RoutedFeed(settings, recent)
+    app.add_dependency(FeedService(settings, [subscriptions, routed]))
+    events = _raw_topic(app, topics.events(settings))
+    deliveries = _raw_topic(app, topics.deliveries(settings))
+    items = _raw_topic(app, batch_items_topic(settings), partitions=settings.partitions)
 
-    async def route(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        await feed.ready.wait()
-        async for raw in stream:
-            try:
-                event = Event.decode(raw)
-            except MessageError:
-                log.exception("skipping an undecodable event")
-                continue
-            planned = plan_deliveries(event, index.matching(event.tenant, event.event), time.time())
-            sent = [await deliveries.send(key=d.key(), value=d.encode()) for d in planned]
-            for fut in sent:
-                await fut  # acknowledged by the broker before the event's offset is committed
-            yield None
+    async def fence() -> None:
+        await asyncio.gather(subscriptions.fence(), routed.fence())
+
+    router = EventRouter(
+        index,
+        CoveringFence(fence, _positions(app, topics.events(settings))),
+        recent,
+        send_delivery=_sender(deliveries),
+        send_item=_sender(items),
+        tell=_sender(_raw_topic(app, routed_topic(settings))),
+    )
+    batcher = Batcher(_sender(deliveries), router.counts)
+
+    async def route(stream: faust.StreamT[bytes]) -> None:
+        await subscriptions.ready.wait()
+        await routed.ready.wait()
+        async for event in stream.events():
+            message = event.message
+            await router.route(message.value, message.tp, message.offset)
+
+    async def batch(stream: faust.StreamT[bytes]) -> None:
+        async for values in stream.take(BATCH_TAKE, within=settings.batch_wait_s):
+            await batcher.flush(values)
 
     app.agent(events, name="route")(route)
+    app.agent(items, name="batch")(batch)
+    _pages(app, index, [subscriptions, routed], router)
+    return app
 
+
+def _raw_topic(app: faust.App, name: str, partitions: int | None = None) -> faust.TopicT:
+    """Bytes in, bytes out: messages are encoded by ``hookline.core.messages``. A topic
+    given ``partitions`` is the router's own, which Faust creates."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        internal=partitions is not None,
+    )
+
+
+def _sender(topic: faust.TopicT) -> Any:
+    async def send(message: Delivery | Routed) -> Any:
+        return await topic.send(key=message.key(), value=message.encode())
+
+    return send
+
+
+def _positions(app: faust.App, topic: str) -> Any:
+    async def positions() -> Mapping[Hashable, int]:
+        found: dict[Hashable, int] = {}
+        for tp in app.consumer.assignment():
+            if tp.topic == topic:
+                position = await app.consumer.position(tp)
+                if position is not None:
+                    found[tp] = position
+        return found
+
+    return positions
+
+
+def _pages(app: faust.App, index: SubscriptionIndex, feeds: list[TopicFeed], r: Any) -> None:
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "subscriptions": len(index)})
+        counts = vars(r.counts) | {"fenceRounds": r.fence.rounds, "remembered": len(r.recent)}
+        return web.json({"status": "ok", "subscriptions": len(index), "routed": counts})
+
+    async def readyz(web: Any, request: Any) -> Any:
+        ready = all(f.ready.is_set() for f in feeds)  # every subscription read, and the
+        body = {"ready": ready, "checks": {"subscriptions": ready}}  # events routed lately
+        return web.json(body, status=200 if ready else 503)
+
+    async def metrics_page(web: Any, request: Any) -> Any:
+        body, content_type = metrics.exposition()
+        return web.bytes(body, headers={"Content-Type": content_type})
 
     app.page("/healthz")(healthz)
-    return app
+    app.page("/readyz")(readyz)
+    app.page("/metrics")(metrics_page)

@@ -1,0 +1,194 @@
+"""``/v2/event/subscription/{id}/replay``: route a tenant's events since a time again, to
+one subscription, and follow the job's progress (docs/replay.md).
+
+``POST`` with ``{"since": "2026-11-25T10:00:00Z"}`` answers 202 with the replay; the
+job (``replay_job``) runs in this API process. ``GET .../replay/{replayId}`` shows
+how far it is: ``total`` events in the range (once known), ``processed`` of them,
+``replayed`` (those of the subscription), ``status`` RUNNING, DONE or FAILED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from hookline.api.auth import tenant_of
+from hookline.api.body import json_body, path_id
+from hookline.api.context import CONTEXT, Context, ctx
+from hookline.api.errors import Conflict, NotFound, Unprocessable
+from hookline.api.present import iso
+from hookline.api.replay_job import RUNNING, STALE_AFTER_S, ReplayJob
+from hookline.core.subscriptions import ACTIVE
+from hookline.core.types import JSON
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+BASE = "/v2/event/subscription/{id}/replay"
+
+_COLUMNS = (
+    "id, subscription_id, tenant_id, since, status, total, processed, replayed, error,"
+    " created_at, finished_at, starts, ends, positions"
+)
+
+
+def parse_since(body: Any, now: float) -> datetime:
+    """Pure: the ``since`` of a replay request, in UTC; 422 with what to send otherwise."""
+    example = "send {'since': '<ISO 8601 time>'}, for example 2026-11-25T10:00:00Z"
+    if not isinstance(body, dict) or not isinstance(body.get("since"), str):
+        raise Unprocessable.fields({"since": f"since is required: {example}"})
+    try:
+        since = datetime.fromisoformat(body["since"].strip())
+    except ValueError as exc:
+        raise Unprocessable.fields({"since": f"since is not an ISO 8601 time: {example}"}) from exc
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    if since.timestamp() > now:
+        raise Unprocessable.fields({"since": "since is in the future: nothing to replay yet"})
+    return since.astimezone(UTC)
+
+
+def present(row: asyncpg.Record, base_url: str) -> dict[str, JSON]:
+    finished = row["finished_at"]
+    return {
+        "id": row["id"],
+        "url": f"{base_url}/v2/event/subscription/{row['subscription_id']}/replay/{row['id']}",
+        "subscriptionId": row["subscription_id"],
+        "since": iso(row["since"].timestamp()),
+        "status": row["status"],
+        "total": row["total"],
+        "processed": row["processed"],
+        "replayed": row["replayed"],
+        "error": row["error"],
+        "createdAt": iso(row["created_at"].timestamp()),
+        "finishedAt": iso(finished.timestamp()) if finished is not None else None,
+    }
+
+
+@routes.post(BASE)
+async def start(request: web.Request) -> web.Response:
+    c = ctx(request)
+    tenant = await tenant_of(c.pool, request)
+    sub = await c.store.get(tenant.id, path_id(request))
+    since = parse_since(await json_body(request), time.time())
+    if sub.status != ACTIVE:
+        raise Unprocessable.fields(
+            {"id": f"subscription {sub.id} is {sub.status}: set status ACTIVE, then replay"}
+        )
+    row = await _insert(c.pool, sub.id, tenant.id, since)
+    request.app[JOBS].start(row, sub)
+    return web.json_response({"value": present(row, c.base_url(request))}, status=202)
+
+
+@routes.get(BASE + "/{replayId}")
+async def progress(request: web.Request) -> web.Response:
+    c = ctx(request)
+    tenant = await tenant_of(c.pool, request)
+    sub_id = path_id(request)
+    row = await c.pool.fetchrow(
+        f"SELECT {_COLUMNS} FROM replays WHERE id = $1 AND subscription_id = $2 AND tenant_id = $3",
+        request.match_info["replayId"],
+        sub_id,
+        tenant.id,
+    )
+    if row is None:
+        raise NotFound(f"subscription {sub_id} has no replay {request.match_info['replayId']!r}")
+    return web.json_response({"value": present(row, c.base_url(request))})
+
+
+async def _insert(pool: asyncpg.Pool, sub_id: int, tenant: int, since: datetime) -> asyncpg.Record:
+    async with pool.acquire() as conn, conn.transaction():
+        # One replay of a subscription at a time: serialized on the subscription's id.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", sub_id)
+        running = await conn.fetchval(
+            "SELECT id FROM replays WHERE subscription_id = $1 AND status = $2",
+            sub_id,
+            RUNNING,
+        )
+        if running is not None:
+            raise Conflict(
+                f"replay {running} of subscription {sub_id} is still running:"
+                f" follow it at {BASE.replace('{id}', str(sub_id))}/{running}"
+            )
+        return await conn.fetchrow(
+            "INSERT INTO replays (id, subscription_id, tenant_id, since, status)"
+            f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
+            "rpl_" + secrets.token_hex(8),
+            sub_id,
+            tenant,
+            since,
+            RUNNING,
+        )
+
+
+class Jobs:
+    """The replay jobs this API process runs, and the takeover of orphaned ones."""
+
+    def __init__(self, c: Context) -> None:
+        self._c = c
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, row: asyncpg.Record, sub: Any) -> None:
+        c = self._c
+        job = ReplayJob(c.settings, c.pool, c.producer, row, sub)
+        task = asyncio.create_task(job.run(), name=f"replay-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+
+    async def adopt_forever(self, every_s: float = 5.0) -> None:
+        while True:
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                await self._adopt_one()
+            await asyncio.sleep(every_s)
+
+    async def _adopt_one(self) -> None:
+        row = await self._c.pool.fetchrow(
+            "UPDATE replays SET heartbeat_at = now() WHERE id = ("
+            " SELECT id FROM replays WHERE status = $1"
+            " AND heartbeat_at < now() - make_interval(secs => $2)"
+            " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {_COLUMNS}",
+            RUNNING,
+            STALE_AFTER_S,
+        )
+        if row is None or row["id"] in self._tasks:
+            return
+        try:
+            sub = await self._c.store.get(row["tenant_id"], row["subscription_id"])
+        except NotFound:
+            await self._c.pool.execute(
+                "UPDATE replays SET status = 'FAILED', error = 'the subscription was deleted',"
+                " finished_at = now() WHERE id = $1",
+                row["id"],
+            )
+            return
+        log.info("resuming replay %s", row["id"])
+        self.start(row, sub)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+
+JOBS: web.AppKey[Jobs] = web.AppKey("replay_jobs", Jobs)
+
+
+async def resources(app: web.Application) -> AsyncIterator[None]:
+    """Needs the Context made by the app's main ``resources``; add it after that."""
+    jobs = Jobs(app[CONTEXT])
+    app[JOBS] = jobs
+    adopter = asyncio.create_task(jobs.adopt_forever())
+    yield
+    adopter.cancel()
+    await asyncio.gather(adopter, return_exceptions=True)
+    await jobs.stop()

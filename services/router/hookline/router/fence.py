@@ -1,0 +1,54 @@
+"""Route no event before the subscription changes acknowledged before it are applied.
+
+A subscription change is acknowledged (written to ``hookline.subscriptions``) before
+the event that must see it is published, and so before the router fetches that
+event. A fence round reads the subscription topic's end offsets and waits for the
+feed to reach them; every event *fetched* before the round started is covered by
+it. The consumer's position on each events partition, taken when the round starts,
+says which events those are, so one round serves a whole fetched batch instead of
+one round trip per event. The router fences its ``routed`` feed the same way, so
+a copy of an event routed by another worker is known before the copy is routed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+
+from aiokafka.errors import KafkaError
+
+log = logging.getLogger(__name__)
+
+Positions = Callable[[], Awaitable[Mapping[Hashable, int]]]
+
+
+class CoveringFence:
+    def __init__(self, fence: Callable[[], Awaitable[None]], positions: Positions) -> None:
+        self._fence = fence
+        self._positions = positions
+        self._covered: dict[Hashable, int] = {}
+        self.rounds = 0
+
+    def covers(self, tp: Hashable, offset: int) -> bool:
+        return offset < self._covered.get(tp, 0)
+
+    async def cover(self, tp: Hashable, offset: int) -> None:
+        """Return once the event at ``offset`` of ``tp`` (already fetched) is covered."""
+        pause = 0.5
+        while not self.covers(tp, offset):
+            try:
+                await self._round(tp, offset)
+            except (KafkaError, OSError, RuntimeError) as exc:  # TimeoutError is an OSError
+                # Routing without the fence could deliver to a deleted subscription.
+                log.warning("subscription fence failed (%s); trying again", exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    async def _round(self, tp: Hashable, offset: int) -> None:
+        covered = dict(await self._positions())
+        # This event was fetched before the round started, whatever the position says.
+        covered[tp] = max(covered.get(tp, 0), offset + 1)
+        await self._fence()
+        self._covered = covered
+        self.rounds += 1
