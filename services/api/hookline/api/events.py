@@ -14,7 +14,7 @@ from hookline.api.body import json_body
 from hookline.api.catalog import catalog_entry_of
 from hookline.api.context import ctx
 from hookline.api.errors import NotFound, Unprocessable
-from hookline.core import topics
+from hookline.core import metrics, topics
 from hookline.core.messages import Event
 from hookline.core.types import JSON
 
@@ -60,6 +60,7 @@ async def publish(request: web.Request) -> web.Response:
     topic = topics.events(c.settings)
     sent = [await c.producer.send(topic, e.encode(), key=e.key()) for e in unique(events)]
     await asyncio.gather(*sent)
+    metrics.EVENTS_PUBLISHED.inc(len(sent))
     ids = [e.event_id for e in events]
     value: dict[str, JSON] = (
         {"eventIds": list(ids)} if isinstance(body, list) else {"eventId": ids[0]}

@@ -6,16 +6,21 @@ import asyncio
 
 from hookline.core import service
 from hookline.core.config import Settings
-from hookline.deliverer.worker import Deliverer
+from hookline.deliverer.worker import GROUP, Deliverer
 
 
 async def main(settings: Settings, stopping: asyncio.Event) -> None:
     deliverer = Deliverer(settings)
     await deliverer.start()
-    runner = await service.serve(service.health_app(deliverer.feed.ready.is_set), settings)
+    assert deliverer.consumer is not None
+    lag = service.LagTracker.of(deliverer.consumer, f"{settings.topic_prefix}-{GROUP}")
+    lag.start()
+    ready = {"subscriptions": deliverer.feed.ready.is_set, "kafka": lag.connected}
+    runner = await service.serve(service.health_app(ready), settings)
     try:
         await deliverer.run(stopping)
     finally:
+        await lag.stop()
         await deliverer.stop()
         await runner.cleanup()
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hookline.core import metrics
 from hookline.deliverer.breaker import Admission, Breaker
 
 STUCK_S = 1.0
@@ -114,7 +115,10 @@ class EndpointGate:
         ep = self._endpoints.get(endpoint)
         if ep is not None:
             now = self._clock()
+            was_open = ep.breaker.is_open
             ep.breaker.record(now, down=down, probe=probe)
+            if ep.breaker.is_open and not was_open:
+                metrics.circuit_opened()
             if answered:
                 ep.progress_at = now
 

@@ -23,7 +23,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from hookline.core import kafka, topics
+from hookline.core import kafka, metrics, topics
 from hookline.core.config import Settings
 from hookline.core.feed import SubscriptionFeed
 from hookline.core.messages import Attempt, Delivery, MessageError, SubscriptionRecord
@@ -62,6 +62,7 @@ class Deliverer:
         self.producer: AIOKafkaProducer | None = None
         self.http: aiohttp.ClientSession | None = None
         self.order = OrderGate(settings)  # version order per object (docs/ordering.md)
+        metrics.watch_circuits(lambda: len(self.gate.open_circuits()))
 
     async def start(self) -> None:
         await kafka.ensure_topics(self.settings)
@@ -180,6 +181,7 @@ class Deliverer:
                 delivery.subscription_id,
                 extra={"ctx": _ids(delivery)},
             )
+            metrics.delivery_skipped("dropped")
             return None
         return sub
 
@@ -213,11 +215,16 @@ class Deliverer:
             now=now,
             max_retry_after_s=self.settings.max_retry_after_s,
         )
+        metrics.delivery_attempted(verdict.outcome.value, answer.latency_ms / 1000)
         attempt = _attempt_of(delivery, verdict, answer, now)
         sends = [await self._send(topics.attempts(self.settings), attempt.key(), attempt.encode())]
         stop = plan.after_attempt(delivery, verdict, now, self.settings.retry_delays)
         if stop is not None:
             topic = self._topic_of(stop)
+            if stop.delay_index is None:
+                metrics.dead_lettered()
+            else:
+                metrics.retry_scheduled(self.settings.retry_delays[stop.delay_index])
             sends.append(await self._send(topic, stop.delivery.key(), stop.delivery.encode()))
             log.info(
                 "delivery failed (%s); next stop %s",
@@ -229,6 +236,7 @@ class Deliverer:
 
     async def _defer(self, delivery: Delivery, ticket: Ticket) -> None:
         """Put off without a request (circuit open, endpoint stuck): no retry used up."""
+        metrics.delivery_skipped("deferred")
         stop = plan.deferral(delivery, ticket.wait_s, time.time(), self.settings.retry_delays)
         await (await self._send(self._topic_of(stop), delivery.key(), stop.delivery.encode()))
         log.debug("delivery put off: %s", ticket.reason, extra={"ctx": _ids(delivery)})

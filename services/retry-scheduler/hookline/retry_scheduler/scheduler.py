@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
-from hookline.core import kafka, topics
+from hookline.core import kafka, metrics, topics
 from hookline.core.config import Settings
 from hookline.core.messages import Delivery, MessageError
 
@@ -133,6 +133,7 @@ class RetryScheduler:
                 for _, raw in split.due:
                     await self.producer.send(target, raw, key=_key(raw))
                 await self.producer.send_offsets_to_transaction({tp: done}, self.group)
+            metrics.retries_released(tp.topic, len(split.due))
         if split.hold_offset is not None:
             self.consumer.seek(tp, split.hold_offset)
             self._hold(tp, split.hold_until)

@@ -14,7 +14,7 @@ def main() -> None:
     service.setup_logging(settings.log_level)
     uvloop.install()
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
     worker.execute_from_commandline()
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import faust
 from mode import Service
 
-from hookline.core import metrics, topics
+from hookline.core import metrics, service, topics
 from hookline.core.config import Settings
 from hookline.core.feed import SubscriptionFeed, TopicFeed
 from hookline.core.kafka import ensure_topics
@@ -93,6 +93,14 @@ def create_app(settings: Settings) -> faust.App:
     recent = Recent(settings.dedup_window_s)
     routed = RoutedFeed(settings, recent)
     app.add_dependency(FeedService(settings, [subscriptions, routed]))
+    lag = service.LagTracker(
+        app.conf.id, lambda: service.position_lag(app.consumer, [topics.events(settings)])
+    )
+
+    async def track_lag() -> None:
+        lag.start()  # every 5 s, as a task of the worker's loop
+
+    app.task(track_lag)
     events = _raw_topic(app, topics.events(settings))
     deliveries = _raw_topic(app, topics.deliveries(settings))
     items = _raw_topic(app, batch_items_topic(settings), partitions=settings.partitions)
