@@ -1,0 +1,92 @@
+"""Two router workers: one joins mid-stream and leaves again; no event is lost.
+
+The second worker takes partitions of ``hookline.events`` from the first (a
+rebalance), routes some events, and is stopped; its partitions go back to the
+first worker once its short session timeout runs out. Every event published
+throughout reaches every subscription at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import aiohttp
+import orjson
+from router_support import eventually, publish, router_counts, subscribe
+
+from support.client import Api
+from support.receiver import Receiver
+from support.stack import Service, Stack, free_port
+
+CHUNK = 40
+MOST = 4000  # the burst is bounded whatever happens
+PATHS = ("/a", "/b")
+SESSION_TIMEOUT_S = "6"  # how long the group waits for a stopped static member
+
+
+async def routed_by(port: int) -> int:
+    url = f"http://127.0.0.1:{port}/healthz"
+    async with aiohttp.ClientSession() as http, http.get(url) as rsp:
+        return int((await rsp.json())["routed"]["events"])
+
+
+async def test_a_second_router_joins_and_leaves_without_losing_an_event(
+    stack: Stack, tenant: Api, receiver: Receiver
+) -> None:
+    for path in PATHS:
+        await subscribe(tenant, receiver, path=path)
+    first = stack.services["router"]
+    env = {
+        **first.env,
+        "HOOKLINE_HTTP_PORT": str(free_port()),
+        "BROKER_SESSION_TIMEOUT": SESSION_TIMEOUT_S,
+    }
+    second = Service("router", env, first.log.with_name("router-2.log"))
+    published: list[int] = []
+    stop = asyncio.Event()
+
+    async def burst() -> None:
+        while not stop.is_set() and len(published) < MOST:
+            start = len(published)
+            ids = list(range(start, start + CHUNK))
+            await publish(tenant, [{"event": "product.update", "id": n} for n in ids])
+            published.extend(ids)
+            await asyncio.sleep(0.1)
+
+    publishing = asyncio.create_task(burst())
+    try:
+
+        async def first_routes() -> bool:
+            return (await router_counts(stack))["events"] >= 2 * CHUNK
+
+        await eventually(first_routes)
+        await asyncio.to_thread(second.start)
+        await asyncio.to_thread(second.wait_healthy)
+
+        async def second_routes() -> bool:
+            return await routed_by(second.port) > 0
+
+        await eventually(second_routes, timeout_s=40)  # the rebalance gave it partitions
+        await asyncio.to_thread(second.kill, signal.SIGTERM)
+        after = len(published)
+
+        async def more_published() -> bool:
+            return len(published) >= after + 5 * CHUNK
+
+        await eventually(more_published, timeout_s=30)
+    finally:
+        stop.set()
+        await publishing
+        second.kill()
+
+    def arrived() -> set[tuple[str, int]]:
+        return {(r.path, orjson.loads(r.body)["id"]) for r in receiver.received}
+
+    expected = {(path, n) for path in PATHS for n in published}
+
+    async def all_arrived() -> bool:
+        return arrived() >= expected
+
+    await eventually(all_arrived, timeout_s=60)
+    assert arrived() == expected
