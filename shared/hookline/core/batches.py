@@ -9,8 +9,8 @@ event type per request::
 ``hookline.core.routing`` plans them) by subscription and event type, keeps only
 the latest item of an object that occurs twice (Tripletex's "skips over a version
 but sends the latest"), and cuts each group into batches. The plural comes from
-the catalog's rule (``plural_of``): the router has no database, so a plural an
-admin sets in ``event_types`` is not used here (docs/fields.md).
+the catalog (``plural_for``): an admin's plural reaches processes without the
+database through ``hookline.catalog``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from hookline.core.catalog import plural_of
+from hookline.core.catalog import plural_for
 from hookline.core.messages import Delivery
 from hookline.core.routing import BATCH
 
@@ -34,7 +34,7 @@ def batch_id(item_ids: Iterable[str]) -> str:
 
 
 def plural(event: str) -> str:
-    return plural_of(event.split(".", 1)[0])
+    return plural_for(event)
 
 
 def coalesce(items: Iterable[Delivery]) -> list[Delivery]:

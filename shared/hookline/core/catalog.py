@@ -98,6 +98,21 @@ def plural_of(object_type: str) -> str:
     return _PLURALS.get(object_type, object_type + "s")
 
 
+# Plurals an admin set, by event name: filled in each process from hookline.catalog
+# (router, deliverer) or from PostgreSQL (API), so that batches use them.
+_ADMIN_PLURALS: dict[str, str] = {}
+
+
+def set_plural(event: str, plural: str) -> None:
+    _ADMIN_PLURALS[event] = plural
+
+
+def plural_for(event: str) -> str:
+    """The key of a batch of ``event``'s objects: the catalog's plural, as an admin set
+    it or else by the default rule."""
+    return _ADMIN_PLURALS.get(event) or plural_of(event.split(".", 1)[0])
+
+
 def default_catalog() -> list[EventType]:
     found: dict[str, EventType] = {}
     for obj, (model, verbs, what) in _TRIPLETEX.items():

@@ -25,9 +25,10 @@ import logging
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hookline.core import topics
+from hookline.core.catalog import set_plural
 from hookline.core.config import Settings
 from hookline.core.kafka import assign_all, consumer
-from hookline.core.messages import MessageError, SubscriptionRecord
+from hookline.core.messages import CatalogEntry, MessageError, SubscriptionRecord
 from hookline.core.subscriptions import SubscriptionTable
 
 log = logging.getLogger(__name__)
@@ -132,3 +133,23 @@ class SubscriptionFeed(TopicFeed):
             self.table.apply(SubscriptionRecord.decode(raw))
         except MessageError:
             log.exception("skipping an undecodable subscription record")
+
+
+class CatalogFeed(TopicFeed):
+    """The event types an admin set, from ``hookline.catalog``: their plurals name
+    the objects of a batch."""
+
+    name = "catalog-feed"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, topics.catalog(settings))
+
+    def _apply(self, raw: bytes | None) -> None:
+        if raw is None:
+            return
+        try:
+            entry = CatalogEntry.decode(raw)
+        except MessageError:
+            log.exception("skipping an undecodable catalog entry")
+            return
+        set_plural(entry.name, entry.plural)

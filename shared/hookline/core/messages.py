@@ -174,3 +174,17 @@ class Attempt(_Message):
 
     def key(self) -> bytes:
         return str(self.subscription_id).encode()
+
+
+@dataclass(frozen=True)
+class CatalogEntry(_Message):
+    """An event type as an admin set it (``PUT /v2/admin/event/{eventType}``), on
+    ``hookline.catalog`` keyed by its name, for processes without the database."""
+
+    name: str
+    description: str
+    plural: str
+    payload_model: str | None = None
+
+    def key(self) -> bytes:
+        return self.name.encode()

@@ -31,6 +31,12 @@ def deliveries(settings: Settings) -> str:
     return f"{settings.topic_prefix}.deliveries"
 
 
+def catalog(settings: Settings) -> str:
+    """Event types an admin added or changed (compacted); readers fall back to the
+    default catalog for every other name."""
+    return f"{settings.topic_prefix}.catalog"
+
+
 def attempts(settings: Settings) -> str:
     return f"{settings.topic_prefix}.attempts"
 
@@ -57,6 +63,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             n,
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
         ),
+        TopicSpec(catalog(settings), 1, {"cleanup.policy": "compact"}),
         TopicSpec(deliveries(settings), n),
         TopicSpec(attempts(settings), n),
         TopicSpec(dead_letters(settings), n, {"retention.ms": "-1"}),

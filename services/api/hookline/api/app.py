@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> web.Application:
         await projector.start()
         await projector.catch_up()
         projector.run_in_background()
-        catalog = Catalog(pool)
+        catalog = Catalog(pool, producer, topics.catalog(settings))
         await catalog.seed()
         app[CONTEXT] = Context(
             settings=settings,

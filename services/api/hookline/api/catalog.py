@@ -5,8 +5,10 @@ admin adds through another API instance is seen at once)."""
 from __future__ import annotations
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 
-from hookline.core.catalog import EventType, default_catalog
+from hookline.core.catalog import EventType, default_catalog, set_plural
+from hookline.core.messages import CatalogEntry
 from hookline.core.types import JSON
 
 
@@ -18,8 +20,13 @@ def catalog_entry_of(e: EventType) -> dict[str, JSON]:
 
 
 class Catalog:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """``put`` writes an admin's change to PostgreSQL and to ``hookline.catalog`` in one
+    transaction, so the router and deliverers (which have no database) see its plural."""
+
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str) -> None:
         self._pool = pool
+        self._producer = producer
+        self._topic = topic
         self._types: dict[str, EventType] = {}
 
     async def seed(self) -> None:
@@ -38,6 +45,8 @@ class Catalog:
             r["name"]: EventType(r["name"], r["description"], r["payload_model"], r["plural"])
             for r in rows
         }
+        for event in self._types.values():
+            set_plural(event.name, event.plural)
 
     def all(self) -> dict[str, EventType]:
         return self._types
@@ -49,14 +58,17 @@ class Catalog:
         return {n for n in names if n in self._types}
 
     async def put(self, event: EventType) -> None:
-        await self._pool.execute(
-            "INSERT INTO event_types (name, description, payload_model, plural)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET"
-            " description = EXCLUDED.description, payload_model = EXCLUDED.payload_model,"
-            " plural = EXCLUDED.plural",
-            event.name,
-            event.description,
-            event.payload_model,
-            event.plural,
-        )
+        entry = CatalogEntry(event.name, event.description, event.plural, event.payload_model)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO event_types (name, description, payload_model, plural)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET"
+                " description = EXCLUDED.description, payload_model = EXCLUDED.payload_model,"
+                " plural = EXCLUDED.plural",
+                event.name,
+                event.description,
+                event.payload_model,
+                event.plural,
+            )
+            await self._producer.send_and_wait(self._topic, entry.encode(), key=entry.key())
         await self.reload()

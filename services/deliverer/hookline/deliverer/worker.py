@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 
 from hookline.core import kafka, metrics, topics
 from hookline.core.config import Settings
-from hookline.core.feed import SubscriptionFeed
+from hookline.core.feed import CatalogFeed, SubscriptionFeed
 from hookline.core.messages import Attempt, Delivery, MessageError, SubscriptionRecord
 from hookline.core.retry import Classification, classify
 from hookline.core.subscriptions import ACTIVE, SubscriptionTable
@@ -47,6 +47,7 @@ class Deliverer:
         self.settings = settings
         self.table = SubscriptionTable()
         self.feed = SubscriptionFeed(settings, self.table)
+        self.catalog = CatalogFeed(settings)  # the plurals that name batch objects
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self._tasks: set[asyncio.Task[None]] = set()
         # Deliveries read and not finished (what a crash makes it redo), and requests
@@ -67,6 +68,7 @@ class Deliverer:
     async def start(self) -> None:
         await kafka.ensure_topics(self.settings)
         await self.feed.start()
+        await self.catalog.start()
         await self.order.start()
         self.producer = kafka.producer(self.settings)
         await self.producer.start()
@@ -95,6 +97,7 @@ class Deliverer:
             await self.http.close()
         await self.order.stop()
         await self.feed.stop()
+        await self.catalog.stop()
 
     async def run(self, stopping: asyncio.Event) -> None:
         assert self.consumer is not None
