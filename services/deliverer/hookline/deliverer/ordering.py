@@ -12,6 +12,8 @@ object's events are in publication order). Two things could still reorder them:
   PostgreSQL (``delivery_order``, shared by every deliverer and kept across
   restarts) and drops a delivery below it. The newer one carries the object's
   latest state, so dropping the older one is the coalescing Tripletex allows.
+  The positions of all deliveries waiting at one moment are written by one
+  statement (``GroupWriter``), each still before its own request is sent.
 
 A batch delivery is checked object by object: the objects superseded since the
 batch was made are left out of the request, and a batch with none left is dropped.
@@ -127,13 +129,67 @@ class KeyedLocks:
                     self._locks[key] = (lock, users - 1)
 
 
+# Rows in key order, so that two deliverers' statements lock shared rows in the same
+# order (no deadlock); one row per pair, as ON CONFLICT may touch a row only once.
 _RECORD = """
 INSERT INTO delivery_order AS d (subscription_id, ordering_key, position)
-SELECT $1, k, p FROM unnest($2::text[], $3::bigint[]) AS t(k, p)
+SELECT s, k, max(p) FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS t(s, k, p)
+GROUP BY s, k ORDER BY s, k
 ON CONFLICT (subscription_id, ordering_key) DO UPDATE
     SET position = GREATEST(d.position, EXCLUDED.position), updated_at = now()
-RETURNING ordering_key, position
+RETURNING subscription_id, ordering_key, position
 """
+
+Wanted = tuple[int, Mapping[str, int], asyncio.Future[dict[str, int]]]
+
+
+class GroupWriter:
+    """Positions asked for while a statement runs go together into the next one: one
+    round trip to PostgreSQL for every delivery waiting at that moment, not one per
+    delivery. Each caller still gets its answer only once its rows are written."""
+
+    def __init__(self, fetch: Any) -> None:
+        self._fetch = fetch  # (sql, *args) -> rows
+        self._waiting: list[Wanted] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, subscription_id: int, positions: Mapping[str, int]) -> dict[str, int]:
+        future: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((subscription_id, positions, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        return await asyncio.shield(future)  # a caller cancelled leaves the others be
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                rows = await self._fetch(_RECORD, *_columns(group))
+            except BaseException as exc:  # every caller of the group gets the failure
+                for _, _, future in group:
+                    if future.done():
+                        continue
+                    if isinstance(exc, Exception):
+                        future.set_exception(exc)
+                    else:
+                        future.cancel()
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            found = {(r["subscription_id"], r["ordering_key"]): r["position"] for r in rows}
+            for sub, positions, future in group:
+                if not future.done():
+                    future.set_result({k: found[(sub, k)] for k in positions})
+
+
+def _columns(group: list[Wanted]) -> tuple[list[int], list[str], list[int]]:
+    subs, keys, orders = [], [], []
+    for sub, positions, _ in group:
+        for key, order in positions.items():
+            subs.append(sub)
+            keys.append(key)
+            orders.append(order)
+    return subs, keys, orders
 
 
 class OrderGate:
@@ -142,9 +198,11 @@ class OrderGate:
         self._pool: asyncpg.Pool | None = None
         self._locks = KeyedLocks()
         self._cleaner: asyncio.Task[None] | None = None
+        self._writer: GroupWriter | None = None
 
     async def start(self) -> None:
         self._pool = await db.connect(self._settings.database_url, max_size=10)
+        self._writer = GroupWriter(self._pool.fetch)
         await db.migrate(self._pool)  # the deliverer may start before the API
         self._cleaner = asyncio.create_task(self._clean_every(CLEAN_EVERY_S))
 
@@ -176,15 +234,11 @@ class OrderGate:
 
     async def record(self, subscription_id: int, positions: Mapping[str, int]) -> dict[str, int]:
         """Raise each object's stored position to at least ``positions``; the result."""
-        assert self._pool is not None, "start() the gate first"
-        keys = list(positions)
+        assert self._writer is not None, "start() the gate first"
         try:
-            rows = await self._pool.fetch(
-                _RECORD, subscription_id, keys, [positions[k] for k in keys]
-            )
+            return await self._writer.record(subscription_id, positions)
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise OrderStoreUnavailable(f"cannot record delivery positions: {exc}") from exc
-        return {r["ordering_key"]: r["position"] for r in rows}
 
     async def _clean_every(self, seconds: float) -> None:
         assert self._pool is not None

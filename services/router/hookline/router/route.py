@@ -1,17 +1,22 @@
 """The router's two steps, as plain classes the Faust agents call (app.py).
 
-``EventRouter.route`` handles one event of ``hookline.events``:
+``EventRouter.route_batch`` handles a batch of events of ``hookline.events``, in the
+order fetched (``route`` is a batch of one):
 
-1. fence: the subscription changes acknowledged before the event are applied;
-2. drop it if its ``eventId`` was routed within the dedup window (duplicate), or
-   if a newer version of its object was already routed (stale);
+1. fence: the subscription changes acknowledged before the events are applied (one
+   fence round covers every event fetched before it, so about one round a batch);
+2. drop an event if its ``eventId`` was routed within the dedup window (duplicate),
+   or if a newer version of its object was already routed (stale), earlier in the
+   same batch included;
 3. plan one delivery per matching subscription (``hookline.core.routing``); a
-   ``format: batch`` subscription's item goes to the batch topic instead;
-4. wait until the broker acknowledged every one of them, then remember the event
+   ``format: batch`` subscription's item goes to the batch topic instead, and hand
+   them all to the producer without waiting;
+4. wait until the broker acknowledged every delivery of the batch (one wait a batch,
+   so the producer sends them in a few large requests), then remember the events
    (``recent.py``: in memory, and on the router's ``routed`` topic for the others).
 
-The agent commits the event's offset only after ``route`` returns, so a router
-killed at any point routes the event again (same delivery ids) instead of losing it.
+The agent commits the events' offsets only after ``route_batch`` returns, so a router
+killed at any point routes them again (same delivery ids) instead of losing them.
 
 ``Batcher.flush`` turns the items gathered from the batch topic into batch
 deliveries (``hookline.core.batches``); its agent acknowledges the items only after
@@ -22,14 +27,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hookline.core import metrics
 from hookline.core.batches import build_batches
 from hookline.core.messages import Delivery, Event, MessageError, Routed
-from hookline.core.routing import BATCH, is_stale, plan_deliveries
+from hookline.core.routing import BATCH, dedup_key, is_stale, plan_deliveries
 from hookline.core.subscriptions import SubscriptionIndex
 from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent
@@ -73,38 +78,55 @@ class EventRouter:
         self._tell = tell
 
     async def route(self, raw: bytes | None, tp: Hashable, offset: int) -> None:
-        if raw is None:
-            return
-        try:
-            event = Event.decode(raw)
-        except MessageError:
-            log.exception("skipping an undecodable event at offset %s of %s", offset, tp)
-            return
-        await self.fence.cover(tp, offset)
-        now = time.time()
-        if self.recent.seen(event, now):
-            self.counts.duplicates += 1
-            log.info("dropping a duplicate", extra={"ctx": _ids(event)})
-            return
-        if is_stale(event, self.recent.newest_version(event, now)):
-            self.counts.stale += 1
-            log.info("dropping an older version", extra={"ctx": _ids(event)})
-            return
-        started = time.perf_counter()
-        planned = plan_deliveries(
-            event, self.index.matching(event.tenant, event.event), now, order=offset
-        )
-        metrics.ROUTER_MATCH.observe(time.perf_counter() - started)
-        acks = [
-            await (self._send_item if d.format == BATCH else self._send_delivery)(d)
-            for d in planned
-        ]
+        """One event: a batch of one."""
+        await self.route_batch([(raw, tp, offset)])
+
+    async def route_batch(self, batch: Sequence[tuple[bytes | None, Hashable, int]]) -> None:
+        """Events in the order fetched: all their deliveries are handed to the producer,
+        then the acknowledgements are awaited once for the whole batch (one produce
+        round trip per batch, not per event); only then are the events remembered."""
+        events = list(_decoded(batch))
+        for _, tp, offset in events:  # one fence round covers every event fetched
+            await self.fence.cover(tp, offset)
+        pending = _Pending(self.recent, time.time())
+        acks: list[Awaitable[Any]] = []
+        routed: list[tuple[Event, list[Delivery]]] = []
+        for event, _, offset in events:
+            if not self._admit(event, pending):
+                continue
+            planned = self._plan(event, offset)
+            for d in planned:
+                acks.append(
+                    await (self._send_item if d.format == BATCH else self._send_delivery)(d)
+                )
+            pending.add(event)  # a copy later in this batch is a duplicate
+            routed.append((event, planned))
         for ack in acks:
             await ack
-        # Not awaited: if the router stops before this record is written, a copy of the
-        # event published later is routed again (at least once), and nothing is lost.
-        await self._tell(self.recent.remember(event, time.time()))
-        self._count(planned)
+        for event, planned in routed:
+            # Not awaited: if the router stops before this record is written, a copy of
+            # the event published later is routed again (at least once), nothing is lost.
+            await self._tell(self.recent.remember(event, time.time()))
+            self._count(planned)
+
+    def _admit(self, event: Event, pending: _Pending) -> bool:
+        if pending.seen(event):
+            self.counts.duplicates += 1
+            log.info("dropping a duplicate", extra={"ctx": _ids(event)})
+            return False
+        if is_stale(event, pending.newest_version(event)):
+            self.counts.stale += 1
+            log.info("dropping an older version", extra={"ctx": _ids(event)})
+            return False
+        return True
+
+    def _plan(self, event: Event, offset: int) -> list[Delivery]:
+        started = time.perf_counter()
+        planned = plan_deliveries(
+            event, self.index.matching(event.tenant, event.event), time.time(), order=offset
+        )
+        metrics.ROUTER_MATCH.observe(time.perf_counter() - started)
+        return planned
 
     def _count(self, planned: list[Delivery]) -> None:
         items = sum(1 for d in planned if d.format == BATCH)
@@ -112,6 +134,47 @@ class EventRouter:
         self.counts.batch_items += items
         self.counts.deliveries += len(planned) - items
         metrics.routed(len(planned))
+
+
+def _decoded(
+    batch: Iterable[tuple[bytes | None, Hashable, int]],
+) -> Iterator[tuple[Event, Hashable, int]]:
+    for raw, tp, offset in batch:
+        if raw is None:
+            continue
+        try:
+            yield Event.decode(raw), tp, offset
+        except MessageError:
+            log.exception("skipping an undecodable event at offset %s of %s", offset, tp)
+
+
+class _Pending:
+    """``Recent`` as it will be once this batch's events are remembered. They are
+    remembered (and told to the other workers) only after their deliveries are
+    acknowledged, so meanwhile a duplicate or an older version inside the batch is
+    judged against this overlay."""
+
+    def __init__(self, recent: Recent, now: float) -> None:
+        self._recent = recent
+        self._now = now
+        self._seen: set[str] = set()
+        self._versions: dict[str, int] = {}
+
+    def seen(self, event: Event) -> bool:
+        return dedup_key(event) in self._seen or self._recent.seen(event, self._now)
+
+    def newest_version(self, event: Event) -> int | None:
+        held = self._recent.newest_version(event, self._now)
+        if event.id is None:
+            return held
+        mine = self._versions.get(event.key().decode())
+        return mine if held is None else held if mine is None else max(held, mine)
+
+    def add(self, event: Event) -> None:
+        self._seen.add(dedup_key(event))
+        if event.version is not None and event.id is not None:
+            key = event.key().decode()
+            self._versions[key] = max(event.version, self._versions.get(key, event.version))
 
 
 def _ids(event: Event) -> dict[str, object]:
