@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,34 +13,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# One copy of these, shared with the benchmark's own stack.
+from bench.stack import free_port, infra_env
+
+__all__ = ["ROOT", "SERVICES", "Service", "Stack", "free_port", "infra_env", "test_settings"]
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("api", "router", "deliverer", "retry_scheduler")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def infra_env() -> dict[str, str]:
-    """Kafka and PostgreSQL: the ones named in the environment, or started by stack.py."""
-    names = ("HOOKLINE_KAFKA_BOOTSTRAP", "HOOKLINE_DATABASE_URL")
-    if all(os.environ.get(n) for n in names):
-        return {n: os.environ[n] for n in names}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "deploy/local/stack.py"), "infra"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"could not start Kafka and PostgreSQL:\n{done.stderr}")
-    env: dict[str, str] = {}
-    for line in (ROOT / ".local/infra.env").read_text().splitlines():
-        key, _, value = line.partition("=")
-        env[key] = value.strip("'")
-    return env
 
 
 @dataclass

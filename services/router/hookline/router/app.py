@@ -20,10 +20,11 @@ does not come back).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import tempfile
-from collections.abc import Hashable, Mapping
+from collections.abc import Coroutine, Hashable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,6 +40,8 @@ from hookline.core.subscriptions import SubscriptionIndex
 from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent, RoutedFeed, routed_topic
 from hookline.router.route import Batcher, EventRouter
+
+log = logging.getLogger(__name__)
 
 BATCH_TAKE = 500  # items gathered at most before a flush; the wait bounds it otherwise
 # Events routed together, their deliveries' acks awaited once: at most this many, or
@@ -138,13 +141,15 @@ def create_app(settings: Settings) -> faust.App:
         async for batch in cast(faust.Stream[bytes], stream).take_events(
             ROUTE_TAKE, within=ROUTE_WAIT_S
         ):
-            await router.route_batch(
-                [(e.message.value, e.message.tp, e.message.offset) for e in batch]
+            await finish_before_ack(
+                router.route_batch(
+                    [(e.message.value, e.message.tp, e.message.offset) for e in batch]
+                )
             )
 
     async def batch(stream: faust.StreamT[bytes]) -> None:
         async for values in stream.take(BATCH_TAKE, within=settings.batch_wait_s):
-            await batcher.flush(values)
+            await finish_before_ack(batcher.flush(values))
 
     app.agent(events, name="route")(route)
     app.agent(items, name="batch")(batch)
@@ -203,3 +208,33 @@ def _pages(app: faust.App, index: SubscriptionIndex, feeds: list[TopicFeed], r: 
     app.page("/healthz")(healthz)
     app.page("/readyz")(readyz)
     app.page("/metrics")(metrics_page)
+
+
+async def finish_before_ack(work: Coroutine[Any, Any, Any]) -> None:
+    """Run one batch's work to its end before Faust acknowledges the batch.
+
+    ``take`` and ``take_events`` acknowledge a batch's events in a ``finally``, so also
+    when the body was cancelled (the worker stopping) or failed: that would commit
+    events that were never routed. So the work is shielded from the cancellation and
+    finished; if it cannot finish, the process exits at once, before that ``finally``
+    runs, and the partition's next owner reads the events again (at least once).
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            await task
+        except BaseException:
+            _exit_unacknowledged()
+        raise
+    except Exception:
+        _exit_unacknowledged()
+
+
+def _exit_unacknowledged() -> None:
+    log.critical(
+        "a fetched batch could not be routed; exiting without acknowledging it", exc_info=True
+    )
+    logging.shutdown()
+    os._exit(70)
