@@ -307,8 +307,13 @@ async def position_lag(consumer: Any, topics: Iterable[str]) -> dict[Any, int]:
 # --- running ---------------------------------------------------------------------------
 
 
+# Long enough for a list query with many filters, so that the API's own error
+# renderer answers it (aiohttp's parser would answer a plain-text 400 past 8 KiB).
+MAX_LINE = 64 * 1024
+
+
 async def serve(app: web.Application, settings: Settings) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, max_line_size=MAX_LINE, max_field_size=MAX_LINE)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     return runner

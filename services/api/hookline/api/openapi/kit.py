@@ -25,7 +25,10 @@ def error(description: str) -> Doc:
 
 
 ERRORS = {
-    "400": error("The body is not JSON"),
+    "400": error(
+        "A malformed request: a body that is not JSON, or a request line or header"
+        " that HTTP cannot carry"
+    ),
     "401": error("No valid API key"),
     "404": error("No such object for this tenant"),
     "409": error("The `version` sent is not the current one"),
@@ -50,7 +53,9 @@ def op(
         op["parameters"] = params
     if body is not None:
         op["requestBody"] = {"required": True, **body}
-    op["responses"] = {ok[0]: ok[1], **{code: ERRORS[code] for code in errors.split()}}
+    # Any request can be malformed (400), whatever else the operation answers.
+    codes = dict.fromkeys(["400", *errors.split()])
+    op["responses"] = {ok[0]: ok[1], **{code: ERRORS[code] for code in codes}}
     if admin:
         op["security"] = [{"adminToken": []}]
     return op
