@@ -11,14 +11,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-import asyncpg
 import pytest
 import pytest_asyncio
 
 from support.client import Api
+from support.database import own_database
 from support.receiver import Receiver
 from support.stack import ROOT, Stack, infra_env, test_settings
 
@@ -30,20 +29,8 @@ def infra() -> dict[str, str]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def database_url(infra: dict[str, str]) -> AsyncIterator[str]:
-    url = infra["HOOKLINE_DATABASE_URL"]
-    name = f"hookline_test_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    parts = urlsplit(url)
-    yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with own_database(infra["HOOKLINE_DATABASE_URL"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

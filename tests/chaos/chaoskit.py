@@ -19,16 +19,15 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-import asyncpg
 import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
 from bench.stack import drop_topics
 
 from support.client import Api
+from support.database import own_database
 from support.stack import ROOT, Stack, test_settings
 
 # Faults to play at a receiver: what it does with one request.
@@ -121,28 +120,9 @@ def faulty_for(seconds: float, fault: str) -> Behaviour:
 
 
 @asynccontextmanager
-async def own_database(url: str) -> AsyncIterator[str]:
-    name = f"hookline_chaos_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    parts = urlsplit(url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    finally:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
-@asynccontextmanager
 async def chaos_stack(infra: dict[str, str], **extra: str) -> AsyncIterator[Stack]:
     """The four services on their own prefix and database, on the broker in ``infra``."""
-    async with own_database(infra["HOOKLINE_DATABASE_URL"]) as db_url:
+    async with own_database(infra["HOOKLINE_DATABASE_URL"], "hookline_chaos") as db_url:
         env = {**test_settings(infra, db_url), **CHAOS_SETTINGS, **extra}
         env["HOOKLINE_TOPIC_PREFIX"] = env["HOOKLINE_TOPIC_PREFIX"].replace("hltest", "hlchaos")
         logs = ROOT / ".local" / "test-logs" / env["HOOKLINE_TOPIC_PREFIX"]
