@@ -23,11 +23,9 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from hookline.api.auth import tenant_of
 from hookline.api.autodisable import Disabler, track
-from hookline.api.body import int_param, path_id
-from hookline.api.context import ctx
 from hookline.api.errors import Unprocessable
+from hookline.api.paging import page_request, page_response
 from hookline.api.present import iso
 from hookline.api.topic_projector import Record
 from hookline.core.messages import Attempt, MessageError
@@ -37,7 +35,6 @@ log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 OUTCOMES = ("SUCCESS", "RETRY", "GONE")
-MAX_COUNT = 1000
 _COLUMNS = (
     "subscription_id",
     "tenant_id",
@@ -217,27 +214,14 @@ def present_attempt(r: asyncpg.Record) -> dict[str, JSON]:
 
 @routes.get("/v2/event/subscription/{id}/attempts")
 async def listing(request: web.Request) -> web.Response:
-    c = ctx(request)
-    tenant = await tenant_of(c.pool, request)
-    subscription_id = path_id(request)
-    await c.store.get(tenant.id, subscription_id)  # 404 unless it is this tenant's
-    offset = int_param(request, "from", 0)
-    count = int_param(request, "count", 100, high=MAX_COUNT)
-    where = filters(request, subscription_id)
-    n = len(where.args)
-    rows = await c.pool.fetch(
-        f"SELECT *, count(*) OVER () AS total FROM attempts WHERE {where.sql}"
-        f" ORDER BY at DESC, id DESC OFFSET ${n + 1} LIMIT ${n + 2}",
-        *where.args,
-        offset,
-        count,
+    page = await page_request(request)
+    where = filters(request, page.subscription_id)
+    return await page_response(
+        page.c.pool,
+        page,
+        table="attempts",
+        where=where.sql,
+        args=where.args,
+        order="at DESC, id DESC",
+        present=present_attempt,
     )
-    total = rows[0]["total"] if rows else await _count(c.pool, where)
-    values = [present_attempt(r) for r in rows]
-    return web.json_response(
-        {"fullResultSize": total, "from": offset, "count": len(values), "values": values}
-    )
-
-
-async def _count(pool: asyncpg.Pool, where: Where) -> int:
-    return int(await pool.fetchval(f"SELECT count(*) FROM attempts WHERE {where.sql}", *where.args))

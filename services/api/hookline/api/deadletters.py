@@ -23,9 +23,10 @@ import asyncpg
 from aiohttp import web
 
 from hookline.api.auth import tenant_of
-from hookline.api.body import int_param, json_body, path_id
+from hookline.api.body import json_body, path_id
 from hookline.api.context import Context, ctx
 from hookline.api.errors import Conflict, NotFound, Unprocessable
+from hookline.api.paging import page_request, page_response
 from hookline.api.present import iso
 from hookline.api.topic_projector import Record
 from hookline.core import topics
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 BASE = "/v2/event/subscription/{id}/deadletters"
-MAX_COUNT = 1000
 MAX_REDELIVER = 10_000
 _COLUMNS = (
     "subscription_id",
@@ -108,30 +108,16 @@ def _redelivered_filter(request: web.Request) -> str:
 
 @routes.get(BASE)
 async def listing(request: web.Request) -> web.Response:
-    c = ctx(request)
-    tenant = await tenant_of(c.pool, request)
-    subscription_id = path_id(request)
-    await c.store.get(tenant.id, subscription_id)  # 404 unless it is this tenant's
-    offset = int_param(request, "from", 0)
-    count = int_param(request, "count", 100, high=MAX_COUNT)
+    page = await page_request(request)
     where = "subscription_id = $1 AND tenant_id = $2" + _redelivered_filter(request)
-    rows = await c.pool.fetch(
-        f"SELECT *, count(*) OVER () AS total FROM dead_letters WHERE {where}"
-        " ORDER BY id DESC OFFSET $3 LIMIT $4",
-        subscription_id,
-        tenant.id,
-        offset,
-        count,
-    )
-    if rows:
-        total = rows[0]["total"]
-    else:
-        total = await c.pool.fetchval(
-            f"SELECT count(*) FROM dead_letters WHERE {where}", subscription_id, tenant.id
-        )
-    values = [present_dead_letter(r) for r in rows]
-    return web.json_response(
-        {"fullResultSize": total, "from": offset, "count": len(values), "values": values}
+    return await page_response(
+        page.c.pool,
+        page,
+        table="dead_letters",
+        where=where,
+        args=(page.subscription_id, page.tenant),
+        order="id DESC",
+        present=present_dead_letter,
     )
 
 
