@@ -15,6 +15,9 @@ work, and again when it meets a subscription id it does not know yet.
 call is applied when it returns"), made cheap: callers that arrive while a round
 (one ``end_offsets`` request, then waiting for the feed to reach those offsets) is
 under way share the next round, so a burst of callers costs one or two requests.
+The end offsets are asked on a connection of their own: a broker answers one
+connection's requests in order, so behind the feed's long-polling fetch (up to
+``fetch_max_wait_ms``) the answer waited 50 ms on average (docs/benchmark.md).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class TopicFeed:
         self._settings = settings
         self._topic = topic
         self._consumer: AIOKafkaConsumer | None = None
+        self._offsets: AIOKafkaConsumer | None = None  # asks end offsets, never fetches
         self._positions: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -55,6 +59,8 @@ class TopicFeed:
         # Made here, not in __init__: aiokafka wants the running loop.
         self._consumer = consumer(self._settings, group=None)
         await self._consumer.start()
+        self._offsets = consumer(self._settings, group=None)
+        await self._offsets.start()
         assigned = await assign_all(self._consumer, self._topic)
         await self._seek(self._consumer, assigned)
         self._task = asyncio.create_task(self._run(), name=self.name)
@@ -65,12 +71,13 @@ class TopicFeed:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
+        for client in (self._consumer, self._offsets):
+            if client is not None:
+                await client.stop()
 
     async def wait_caught_up(self, timeout_s: float = 30.0) -> None:
-        assert self._consumer is not None, "start() the feed first"
-        ends = await self._consumer.end_offsets(list(self._consumer.assignment()))
+        assert self._consumer is not None and self._offsets, "start() the feed first"
+        ends = await self._offsets.end_offsets(list(self._consumer.assignment()))
 
         def done() -> bool:
             return all(self._positions.get(tp, 0) >= end for tp, end in ends.items())
