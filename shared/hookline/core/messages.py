@@ -17,7 +17,6 @@ not know instead of guessing.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -38,7 +37,10 @@ class _Message:
     SCHEMA: ClassVar[int] = 1
 
     def encode(self) -> bytes:
-        return orjson.dumps({"v": self.SCHEMA, **dataclasses.asdict(self)})
+        # Shallow: orjson writes the nested lists, dicts and dataclasses itself, the
+        # same bytes as ``dataclasses.asdict`` gave, without its deep copy (8 % of the
+        # router's CPU, docs/benchmark.md).
+        return orjson.dumps({"v": self.SCHEMA, **self.__dict__})
 
     @classmethod
     def decode(cls, raw: bytes) -> Self:
