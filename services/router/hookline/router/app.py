@@ -50,6 +50,11 @@ ROUTE_TAKE = 500
 ROUTE_WAIT_S = 0.01
 PRODUCER_LINGER_S = 0.005
 PRODUCER_BATCH_BYTES = 256 * 1024
+# Both agents share one Faust consumer, which hands a fetch's records over one at a
+# time: with 1 MiB per partition, a fetch of an events backlog (~3,000 events a
+# partition) held the batch items behind it for seconds. Small fetches interleave
+# the topics (docs/benchmark.md: batch format 2,958 -> 3,456 deliveries/s).
+FETCH_PARTITION_BYTES = 64 * 1024
 
 
 class FeedService(Service):
@@ -99,6 +104,8 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         consumer_group_instance_id=f"{socket.gethostname()}-{settings.http_port}",
         broker_commit_interval=0.5,
+        broker_max_poll_records=ROUTE_TAKE,
+        consumer_max_fetch_size=FETCH_PARTITION_BYTES,
         stream_wait_empty=False,
     )
     index = SubscriptionIndex()
