@@ -3,7 +3,7 @@ receiver.
 
     python -m bench [--events N] [--subs K] [--fanout] [--via kafka|http]
                     [--runs default,batch,rate] [--rate 2000 --duration 20]
-                    [--deliverers D | --scale 1,2,3] [--profile]
+                    [--routers R] [--deliverers D | --scale 1,2,3] [--profile]
 
 It starts its own api, router, deliverer(s) and retry scheduler on a fresh topic
 prefix and database (Kafka and PostgreSQL are reused or started by
@@ -57,6 +57,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=2000.0, help="events/s of the rate run")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of the rate run")
     p.add_argument("--deliverers", type=int, default=1, help="deliverer processes")
+    p.add_argument("--routers", type=int, default=1, help="router workers (one Faust group)")
     p.add_argument("--scale", default="", help="e.g. 1,2,3: a default run per deliverer count")
     p.add_argument("--endpoints", type=int, default=0, help="receiver ports (default: K)")
     p.add_argument("--partitions", type=int, default=6, help="partitions per topic")
@@ -85,12 +86,15 @@ class Bench:
 
     async def wait_routable(self, count: int, timeout_s: float = 30) -> None:
         """New subscriptions reach the router through its feed: wait until it holds them."""
-        port = self.stack.procs["router"].port
+        ports = [p.port for n, p in self.stack.procs.items() if n.startswith("router")]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            async with self.http.get(f"http://127.0.0.1:{port}/healthz") as rsp:
-                if int((await rsp.json()).get("subscriptions", 0)) >= count:
-                    return
+            held = []
+            for port in ports:  # every router worker holds every subscription
+                async with self.http.get(f"http://127.0.0.1:{port}/healthz") as rsp:
+                    held.append(int((await rsp.json()).get("subscriptions", 0)))
+            if min(held) >= count:
+                return
             await asyncio.sleep(0.2)
         raise RuntimeError(f"the router did not see {count} subscriptions in {timeout_s}s")
 
@@ -209,14 +213,16 @@ async def wait_up(http: aiohttp.ClientSession, url: str, timeout_s: float = 20) 
 async def one_stack(args: argparse.Namespace, deliverers: int, runs: list[str]) -> list[Result]:
     """Start a stack and a receiver, do ``runs`` on it, stop both."""
     extra = dict(item.split("=", 1) for item in args.env)
-    stack = BenchStack(deliverers=deliverers, partitions=args.partitions, extra_env=extra)
+    stack = BenchStack(
+        deliverers=deliverers, routers=args.routers, partitions=args.partitions, extra_env=extra
+    )
     receiver, receiver_urls = start_receiver(args.endpoints or args.subs)
     receiver_url = receiver_urls[0]
     results: list[Result] = []
     try:
         async with aiohttp.ClientSession() as http:
             await wait_up(http, f"{receiver_url}/stats")
-            say(f"starting the services ({deliverers} deliverer(s))")
+            say(f"starting the services ({args.routers} router(s), {deliverers} deliverer(s))")
             await stack.start()
             bench = Bench(args, stack, http, receiver_urls, receiver.pid)
             for run in runs:

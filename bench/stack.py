@@ -123,9 +123,11 @@ class Proc:
 
 @dataclass
 class BenchStack:
-    """api, router, ``deliverers`` deliverers and the retry scheduler on their own prefix."""
+    """api, ``routers`` router workers, ``deliverers`` deliverers and the retry scheduler
+    on their own prefix."""
 
     deliverers: int = 1
+    routers: int = 1
     partitions: int = 6
     extra_env: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
@@ -170,13 +172,19 @@ class BenchStack:
             "HOOKLINE_ALLOW_PRIVATE_TARGETS": "1",
             "HOOKLINE_ALLOW_HTTP_TARGETS": "1",
             "HOOKLINE_PARTITIONS": str(self.partitions),
-            # Faust keeps its data directory here rather than in the working directory.
-            "APP_DATADIR": str(self.logs / "router-data"),
             **self.extra_env,
         }
-        names = ["api", "router", *[f"deliverer{i}" for i in range(self.deliverers)]]
+        names = [
+            "api",
+            "router",  # the first router worker; the others are router1, router2, ...
+            *[f"router{i}" for i in range(1, self.routers)],
+            *[f"deliverer{i}" for i in range(self.deliverers)],
+        ]
         for name in [*names, "retry_scheduler"]:
             env = {**self.env, "HOOKLINE_HTTP_PORT": str(free_port())}
+            if name.startswith("router"):
+                # Faust keeps a data directory per worker, not in the working directory.
+                env["APP_DATADIR"] = str(self.logs / f"{name}-data")
             self.procs[name] = Proc(name, env, self.logs / f"{name}.log")
         # The API creates the topics and the schema: it goes first.
         self.procs["api"].start()

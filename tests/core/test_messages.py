@@ -5,10 +5,19 @@ from __future__ import annotations
 import dataclasses
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookline.core.messages import Attempt, Delivery, Event, Routed, SubscriptionRecord
+from hookline.core.messages import (
+    Attempt,
+    Delivery,
+    Event,
+    MessageError,
+    Routed,
+    RoutedBatch,
+    SubscriptionRecord,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
@@ -81,3 +90,18 @@ def test_the_other_messages_encode_as_their_fields() -> None:
     for m in messages:
         assert m.encode() == _deep(m)
         assert type(m).decode(m.encode()) == m
+
+
+def test_a_routed_batch_reads_back_as_its_records_and_a_single_record_still_reads() -> None:
+    records = [
+        Routed(tenant=1, event_id="a", at=1.0, object_key="1:order:1", version=2),
+        Routed(tenant=2, event_id="b", at=2.0),
+    ]
+    assert RoutedBatch.decode_any(RoutedBatch(records).encode()) == records
+    assert RoutedBatch.decode_any(records[0].encode()) == records[:1]
+
+
+def test_a_routed_batch_of_an_unknown_shape_is_refused() -> None:
+    for raw in (b"not json", b'{"v": 9, "routed": []}', b'{"v": 1, "routed": [{"x": 1}]}'):
+        with pytest.raises(MessageError):
+            RoutedBatch.decode_any(raw)

@@ -7,7 +7,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hookline.core.batches import MAX_BATCH, build_batches, coalesce, objects_of, plural
+from hookline.core.batches import (
+    MAX_BATCH,
+    build_batches,
+    coalesce,
+    objects_of,
+    plural,
+    split_full,
+)
 from hookline.core.messages import Delivery, Event, SubscriptionRecord
 from hookline.core.routing import BATCH, plan_deliveries
 
@@ -129,3 +136,24 @@ def test_every_object_is_in_exactly_one_batch_at_its_highest_order(
         key = (sub, f"customer:{n}")
         expected[key] = max(order, expected.get(key, order))
     assert seen == expected
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 3), st.sampled_from(["customer.created", "order.created"])),
+        max_size=200,
+    ),
+    st.integers(1, 60),
+)
+def test_split_full_keeps_whole_batches_apart_from_each_groups_newest_tail(
+    keys: list[tuple[int, str]], size: int
+) -> None:
+    items = [item(sub, n, event=event) for n, (sub, event) in enumerate(keys)]
+    full, rest = split_full(items, size)
+    assert sorted(d.delivery_id for d in full + rest) == sorted(d.delivery_id for d in items)
+    for group in {(d.subscription_id, d.event) for d in items}:
+        mine = [d for d in items if (d.subscription_id, d.event) == group]
+        whole = [d for d in full if (d.subscription_id, d.event) == group]
+        tail = [d for d in rest if (d.subscription_id, d.event) == group]
+        assert len(whole) % size == 0 and len(tail) < size
+        assert whole + tail == mine  # arrival order; the tail is the newest

@@ -68,6 +68,25 @@ def build_batches(
     return batches
 
 
+def split_full(
+    items: Iterable[Delivery], max_size: int = MAX_BATCH
+) -> tuple[list[Delivery], list[Delivery]]:
+    """Split ``items`` into those that fill whole batches and the rest, per subscription
+    and event type: of each group, the first ``max_size * n`` items (n as large as
+    fits) go into the first list, the group's tail of fewer than ``max_size`` into the
+    second. Both keep arrival order; the tail is the newest of its group."""
+    groups: dict[tuple[int, str], list[Delivery]] = {}
+    for item in items:
+        groups.setdefault((item.subscription_id, item.event), []).append(item)
+    full: list[Delivery] = []
+    rest: list[Delivery] = []
+    for group in groups.values():
+        cut = len(group) - len(group) % max_size
+        full += group[:cut]
+        rest += group[cut:]
+    return full, rest
+
+
 def batch_of(items: Sequence[Delivery], now: float) -> Delivery:
     first = items[0]
     meta: list[dict[str, Any]] = [

@@ -35,7 +35,7 @@ from hookline.core import metrics, service, topics
 from hookline.core.config import Settings
 from hookline.core.feed import CatalogFeed, SubscriptionFeed, TopicFeed
 from hookline.core.kafka import ensure_topics
-from hookline.core.messages import Delivery, Routed
+from hookline.core.messages import Delivery, RoutedBatch
 from hookline.core.subscriptions import SubscriptionIndex
 from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent, RoutedFeed, routed_topic
@@ -184,7 +184,7 @@ def _sender(app: faust.App, topic: faust.TopicT) -> Any:
     docs/benchmark.md). The topic is still declared, so Faust creates it."""
     name = topic.get_topic_name()
 
-    async def send(message: Delivery | Routed) -> Any:
+    async def send(message: Delivery | RoutedBatch) -> Any:
         producer = await app.maybe_start_producer()
         return await producer.send(name, message.key(), message.encode(), None, None, None)
 

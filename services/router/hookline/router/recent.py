@@ -2,7 +2,8 @@
 newest version routed, for ``HOOKLINE_DEDUP_WINDOW``.
 
 Every event routed is also written to ``<prefix>.router.routed`` (a ``Routed``
-record; the topic keeps records for two windows). Every router worker reads that
+record, the records of one batch of events in one ``RoutedBatch``; the topic keeps
+records for two windows). Every router worker reads that
 topic from one window back when it starts and keeps following it
 (``RoutedFeed``), so a restarted router, or one that takes a partition over from
 another, knows what was routed before it.
@@ -27,7 +28,7 @@ from aiokafka.errors import KafkaError
 from hookline.core.config import Settings
 from hookline.core.feed import TopicFeed
 from hookline.core.kafka import KafkaUnavailable
-from hookline.core.messages import Event, MessageError, Routed
+from hookline.core.messages import Event, MessageError, Routed, RoutedBatch
 from hookline.core.routing import dedup_key
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,8 @@ class RoutedFeed(TopicFeed):
         if raw is None:
             return
         try:
-            self.recent.apply(Routed.decode(raw))
+            for record in RoutedBatch.decode_any(raw):
+                self.recent.apply(record)
         except MessageError:
             log.exception("skipping an undecodable routed record")
 

@@ -8,9 +8,11 @@ order fetched (``route`` is a batch of one):
 2. drop an event if its ``eventId`` was routed within the dedup window (duplicate),
    or if a newer version of its object was already routed (stale), earlier in the
    same batch included;
-3. plan one delivery per matching subscription (``hookline.core.routing``); a
-   ``format: batch`` subscription's item goes to the batch topic instead, and hand
-   them all to the producer without waiting;
+3. plan one delivery per matching subscription (``hookline.core.routing``) and hand
+   it to the producer without waiting; a ``format: batch`` subscription gets an item
+   instead: the batch's items that fill whole batches of its subscription (50 each)
+   go out as batch deliveries at once, the tail goes to the batch topic to be joined
+   by later items (under load nearly every item skips that hop);
 4. wait until the broker acknowledged every delivery of the batch (one wait a batch,
    so the producer sends them in a few large requests), then remember the events
    (``recent.py``: in memory, and on the router's ``routed`` topic for the others).
@@ -32,8 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hookline.core import metrics
-from hookline.core.batches import build_batches
-from hookline.core.messages import Delivery, Event, MessageError, Routed
+from hookline.core.batches import build_batches, split_full
+from hookline.core.messages import Delivery, Event, MessageError, RoutedBatch
 from hookline.core.routing import BATCH, dedup_key, is_stale, plan_deliveries
 from hookline.core.subscriptions import SubscriptionIndex
 from hookline.router.fence import CoveringFence
@@ -43,7 +45,7 @@ log = logging.getLogger(__name__)
 
 # Hands a message to the producer and returns what to await for the broker's ack.
 Send = Callable[[Delivery], Awaitable[Awaitable[Any]]]
-Tell = Callable[[Routed], Awaitable[Awaitable[Any]]]
+Tell = Callable[[RoutedBatch], Awaitable[Awaitable[Any]]]
 
 
 @dataclass
@@ -91,22 +93,34 @@ class EventRouter:
         pending = _Pending(self.recent, time.time())
         acks: list[Awaitable[Any]] = []
         routed: list[tuple[Event, list[Delivery]]] = []
+        items: list[Delivery] = []
         for event, _, offset in events:
             if not self._admit(event, pending):
                 continue
             planned = self._plan(event, offset)
             for d in planned:
-                acks.append(
-                    await (self._send_item if d.format == BATCH else self._send_delivery)(d)
-                )
+                if d.format == BATCH:
+                    items.append(d)
+                else:
+                    acks.append(await self._send_delivery(d))
             pending.add(event)  # a copy later in this batch is a duplicate
             routed.append((event, planned))
+        # Items that fill whole batches go out as batches at once; only a subscription's
+        # tail takes the way through the batch topic, to be joined by later items.
+        full, rest = split_full(items)
+        batches = build_batches(full, time.time())
+        acks += [await self._send_delivery(b) for b in batches]
+        acks += [await self._send_item(item) for item in rest]
+        self.counts.batches += len(batches)
         for ack in acks:
             await ack
-        for event, planned in routed:
+        now = time.time()
+        told = [self.recent.remember(event, now) for event, _ in routed]
+        if told:
             # Not awaited: if the router stops before this record is written, a copy of
-            # the event published later is routed again (at least once), nothing is lost.
-            await self._tell(self.recent.remember(event, time.time()))
+            # an event published later is routed again (at least once), nothing is lost.
+            await self._tell(RoutedBatch(told))
+        for _, planned in routed:
             self._count(planned)
 
     def _admit(self, event: Event, pending: _Pending) -> bool:
