@@ -85,18 +85,27 @@ class Bench:
         return Settings.from_env(self.stack.env)
 
     async def wait_routable(self, count: int, timeout_s: float = 30) -> None:
-        """New subscriptions reach the router through its feed: wait until it holds them."""
+        """New subscriptions reach the router through its feed: wait until it holds them
+        (and, with several router workers, until their group has shared the partitions
+        out, so that a run does not start with a rebalance)."""
         ports = [p.port for n, p in self.stack.procs.items() if n.startswith("router")]
         deadline = time.monotonic() + timeout_s
+        held: list[int] = []
+        owned: list[int] = []
         while time.monotonic() < deadline:
-            held = []
-            for port in ports:  # every router worker holds every subscription
+            held, owned = [], []
+            for port in ports:  # every router worker holds every subscription, and
                 async with self.http.get(f"http://127.0.0.1:{port}/healthz") as rsp:
-                    held.append(int((await rsp.json()).get("subscriptions", 0)))
-            if min(held) >= count:
+                    health = await rsp.json()  # together they own every partition
+                held.append(int(health.get("subscriptions", 0)))
+                owned.append(int(health.get("eventPartitions", 0)))
+            if min(held) >= count and min(owned) > 0 and sum(owned) >= self.stack.partitions:
                 return
             await asyncio.sleep(0.2)
-        raise RuntimeError(f"the router did not see {count} subscriptions in {timeout_s}s")
+        raise RuntimeError(
+            f"the routers did not see {count} subscriptions and share out the events"
+            f" partitions in {timeout_s}s (held {held}, partitions owned {owned})"
+        )
 
     def meter(self) -> cpu.CpuMeter:
         groups = {

@@ -160,7 +160,7 @@ def create_app(settings: Settings) -> faust.App:
 
     app.agent(events, name="route")(route)
     app.agent(items, name="batch")(batch)
-    _pages(app, index, [subscriptions, routed], router)
+    _pages(app, index, [subscriptions, routed], router, topics.events(settings))
     return app
 
 
@@ -204,10 +204,16 @@ def _positions(app: faust.App, topic: str) -> Any:
     return positions
 
 
-def _pages(app: faust.App, index: SubscriptionIndex, feeds: list[TopicFeed], r: Any) -> None:
+def _pages(
+    app: faust.App, index: SubscriptionIndex, feeds: list[TopicFeed], r: Any, events: str
+) -> None:
     async def healthz(web: Any, request: Any) -> Any:
         counts = vars(r.counts) | {"fenceRounds": r.fence.rounds, "remembered": len(r.recent)}
-        return web.json({"status": "ok", "subscriptions": len(index), "routed": counts})
+        # The events partitions this worker routes (what ``make bench`` waits for when
+        # it starts several workers: together they hold every partition).
+        owned = sum(1 for tp in app.consumer.assignment() if tp.topic == events)
+        body = {"subscriptions": len(index), "eventPartitions": owned, "routed": counts}
+        return web.json({"status": "ok", **body})
 
     async def readyz(web: Any, request: Any) -> Any:
         ready = all(f.ready.is_set() for f in feeds)  # every subscription read, and the
