@@ -17,6 +17,7 @@ application, which the other subscriptions on that host may well be fine with.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ class Admission(enum.Enum):
     """The circuit is open: put the delivery off without a request."""
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked once per request
 def endpoint_of(url: str) -> str:
     """``host:port`` of a target URL, the unit the breaker and the concurrency limit work on."""
     parts = urlsplit(url)

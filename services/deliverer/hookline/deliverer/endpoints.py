@@ -133,7 +133,10 @@ class EndpointGate:
 
     async def _turn(self, ep: _Endpoint) -> bool:
         """Wait for a free slot; False (no slot taken) once the endpoint is stuck."""
-        if ep.slots.locked() and self._is_stuck(ep):
+        if not ep.slots.locked():
+            await ep.slots.acquire()  # free: taken at once, without wait_for's task
+            return True
+        if self._is_stuck(ep):
             return False
         ep.waiting += 1
         try:

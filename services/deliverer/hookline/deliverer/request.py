@@ -9,6 +9,7 @@ string stays where it is.
 from __future__ import annotations
 
 import base64
+import functools
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -39,6 +40,7 @@ def body_of(delivery: Delivery) -> bytes:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked once per request
 def split_credentials(url: str) -> tuple[str, str | None]:
     """The URL without ``user:password@``, and the Basic header value if it had them."""
     parts = urlsplit(url)
