@@ -57,11 +57,8 @@ def build_batches(
 ) -> list[Delivery]:
     """Batch deliveries for ``items``, grouped by subscription and event type, each
     group in arrival order and cut into batches of at most ``max_size`` objects."""
-    groups: dict[tuple[int, str], list[Delivery]] = {}
-    for item in items:
-        groups.setdefault((item.subscription_id, item.event), []).append(item)
     batches = []
-    for group in groups.values():
+    for group in _groups(items):
         kept = coalesce(group)
         for start in range(0, len(kept), max_size):
             batches.append(batch_of(kept[start : start + max_size], now))
@@ -75,16 +72,22 @@ def split_full(
     and event type: of each group, the first ``max_size * n`` items (n as large as
     fits) go into the first list, the group's tail of fewer than ``max_size`` into the
     second. Both keep arrival order; the tail is the newest of its group."""
-    groups: dict[tuple[int, str], list[Delivery]] = {}
-    for item in items:
-        groups.setdefault((item.subscription_id, item.event), []).append(item)
     full: list[Delivery] = []
     rest: list[Delivery] = []
-    for group in groups.values():
+    for group in _groups(items):
         cut = len(group) - len(group) % max_size
         full += group[:cut]
         rest += group[cut:]
     return full, rest
+
+
+def _groups(items: Iterable[Delivery]) -> Iterable[list[Delivery]]:
+    """The items by subscription and event type (what one batch may hold), each group
+    in arrival order."""
+    groups: dict[tuple[int, str], list[Delivery]] = {}
+    for item in items:
+        groups.setdefault((item.subscription_id, item.event), []).append(item)
+    return groups.values()
 
 
 def batch_of(items: Sequence[Delivery], now: float) -> Delivery:

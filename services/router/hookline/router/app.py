@@ -183,10 +183,12 @@ def _sender(app: faust.App, topic: faust.TopicT) -> Any:
     callbacks and sensor calls the router does not use (12 % of its CPU,
     docs/benchmark.md). The topic is still declared, so Faust creates it."""
     name = topic.get_topic_name()
+    started: list[Any] = []  # the producer, once started
 
     async def send(message: Delivery | RoutedBatch) -> Any:
-        producer = await app.maybe_start_producer()
-        return await producer.send(name, message.key(), message.encode(), None, None, None)
+        if not started:
+            started.append(await app.maybe_start_producer())
+        return await started[0].send(name, message.key(), message.encode(), None, None, None)
 
     return send
 
