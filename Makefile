@@ -40,7 +40,7 @@ lint: venv
 # The end-to-end benchmark on its own services, topic prefix and database (Kafka and
 # PostgreSQL are reused or started); its last line is one JSON object. docs/benchmark.md.
 # `make bench N=20000 SUBS=10 BENCH_ARGS="--runs default --profile"`
-N ?= 100000
+N ?= 20000
 SUBS ?= 10
 BENCH_ARGS ?=
 bench: venv

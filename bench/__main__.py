@@ -1,18 +1,22 @@
 """``make bench``: Hookline end to end on the real broker and database, measured at the
 receiver.
 
-    python -m bench [--events N] [--subs K] [--fanout] [--via kafka|http]
-                    [--runs default,batch,rate] [--rate 2000 --duration 20]
+    python -m bench [--events N] [--subs K] [--fanout] [--clients C]
+                    [--runs single,single-rate,lists,default,batch,rate]
+                    [--single-rates 500,2000] [--rate 2000 --duration 20]
                     [--routers R] [--deliverers D | --scale 1,2,3] [--profile]
 
 It starts its own api, router, deliverer(s) and retry scheduler on a fresh topic
 prefix and database (Kafka and PostgreSQL are reused or started by
 ``deploy/local/stack.py infra``), a receiver on 127.0.0.1 in its own process, and
-publishes the events. Runs: ``default`` (the default format, as fast as it goes),
-``batch`` (``format: batch`` subscriptions; ``unsupported`` when the stack refuses or
-ignores them) and ``rate`` (a fixed rate, for latency). It prints a table, saves the
-figures with the machine's facts under bench/results/, and prints one JSON object
-as its last line.
+publishes the events. The realistic runs publish through the API one event per
+request: ``single`` (C concurrent clients, as fast as they go) and ``single-rate``
+(a fixed rate, each of ``--single-rates``); ``lists`` publishes through the API in
+lists of 1,000. The bulk runs put the events straight into Kafka: ``default`` (the
+default format, as fast as it goes), ``batch`` (``format: batch`` subscriptions;
+``unsupported`` when the stack refuses or ignores them) and ``rate`` (a fixed rate).
+It prints a table and the stage split, saves the figures with the machine's facts
+under bench/results/, and prints one JSON object as its last line.
 """
 
 from __future__ import annotations
@@ -29,21 +33,23 @@ from typing import Any
 
 import aiohttp
 import orjson
+import uvloop
 
-from bench import cpu, load, profile
+from bench import cpu, http1, load, profile
 from bench.facts import machine_facts
 from bench.stack import ROOT, BenchStack, free_port, infra_env
-from bench.stages import stage_latencies
+from bench.stages import Trace, stage_latencies
 from bench.stats import Result, summarize, table
 from hookline.core import topics
 from hookline.core.config import Settings
 
 RESULTS = ROOT / "bench" / "results"
+DEFAULT_RUNS = "single,single-rate,lists,default,batch,rate"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--events", type=int, default=100_000, help="events per throughput run")
+    p.add_argument("--events", type=int, default=20_000, help="events per throughput run")
     p.add_argument("--subs", type=int, default=10, help="subscriptions (K)")
     p.add_argument("--fanout", action="store_true", help="every event to all K subscriptions")
     p.add_argument("--via", choices=("kafka", "http"), default="kafka", help="how to publish")
@@ -53,9 +59,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="events",
         help="deliveries: skip the router, feed the deliverers straight (with --via kafka)",
     )
-    p.add_argument("--runs", default="default,batch,rate", help="which runs, comma-separated")
-    p.add_argument("--rate", type=float, default=2000.0, help="events/s of the rate run")
-    p.add_argument("--duration", type=float, default=20.0, help="seconds of the rate run")
+    p.add_argument("--runs", default=DEFAULT_RUNS, help="which runs, comma-separated")
+    p.add_argument("--clients", type=int, default=64, help="concurrent publishers (single)")
+    p.add_argument("--single-rates", default="500,2000", help="events/s of the single-rate runs")
+    p.add_argument("--rate", type=float, default=2000.0, help="events/s of the bulk rate run")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds of each rate run")
     p.add_argument("--deliverers", type=int, default=1, help="deliverer processes")
     p.add_argument("--routers", type=int, default=1, help="router workers (one Faust group)")
     p.add_argument("--scale", default="", help="e.g. 1,2,3: a default run per deliverer count")
@@ -68,6 +76,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--tag", default="", help="a word for the results file name")
     return p.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class Publish:
+    """How a run's events go in: ``kafka`` (straight to the topic), ``lists`` (through
+    the API, 1,000 a request) or ``single`` (through the API, one a request)."""
+
+    via: str
+    rate: float | None  # events/s, or None: as fast as it goes
+    fmt: str = "default"
+
+
+def first_receipts(records: list[list[Any]]) -> dict[str, float]:
+    """Pure: each webhook-id's first arrival at the receiver."""
+    first: dict[str, float] = {}
+    for at, webhook_id, *_ in records:
+        if webhook_id not in first or at < first[webhook_id]:
+            first[webhook_id] = float(at)
+    return first
 
 
 @dataclass
@@ -120,7 +147,9 @@ class Bench:
         }
         return cpu.CpuMeter({k: [p for p in v if p] for k, v in groups.items()})
 
-    async def run(self, name: str, fmt: str, events: int, rate: float | None = None) -> Result:
+    async def run(
+        self, name: str, fmt: str, events: int, *, via: str, rate: float | None = None
+    ) -> Result:
         base = Result(name, events, self.args.subs, 0)
         try:
             plan = await load.make_plan(
@@ -144,29 +173,37 @@ class Bench:
         base.expected = events * (self.args.subs if self.args.fanout else 1)
         async with self.http.post(f"{self.receiver_urls[0]}/reset"):
             pass
-        return await self._measure(base, plan, objs, fmt=fmt, rate=rate, first_path=first_path)
+        how = Publish(via, rate, fmt)
+        return await self._measure(base, plan, objs, how, first_path=first_path)
+
+    async def _publish(
+        self, plan: load.Plan, objs: range, how: Publish
+    ) -> tuple[dict[int, float], dict[int, float]]:
+        """Send the run's events; their publish times and (through the API one at a
+        time) their 202 times, by object id."""
+        direct = self.args.feed == "deliveries"
+        if how.via == "kafka":
+            encoded = (load.encode_deliveries if direct else load.encode_events)(plan, objs)
+            topic = (topics.deliveries if direct else topics.events)(self.settings)
+            return await load.publish_kafka(self.settings, topic, encoded, how.rate), {}
+        if how.via == "lists":
+            return await load.publish_http(self.http, self.stack.api_url, plan, objs), {}
+        target = http1.Target(self.stack.api_url)
+        requests = load.encode_requests(target, plan, objs)
+        if how.rate is None:
+            timings = await http1.concurrent(target, requests, self.args.clients)
+        else:
+            timings = await http1.at_rate(target, requests, how.rate)
+        return timings.published, timings.accepted
 
     async def _measure(
-        self,
-        result: Result,
-        plan: load.Plan,
-        objs: range,
-        *,
-        fmt: str,
-        rate: float | None,
-        first_path: int,
+        self, result: Result, plan: load.Plan, objs: range, how: Publish, *, first_path: int
     ) -> Result:
-        direct = self.args.feed == "deliveries"
-        encode = load.encode_deliveries if direct else load.encode_events
-        encoded = encode(plan, objs) if self.args.via == "kafka" else []
+        direct = self.args.feed == "deliveries" and how.via == "kafka"
         meter = self.meter()
-        spy = self._profiler() if self.args.profile and rate is None else None
+        spy = self._profiler() if self.args.profile and how.rate is None else None
         started = time.monotonic()
-        if self.args.via == "kafka":
-            topic = (topics.deliveries if direct else topics.events)(self.settings)
-            published = await load.publish_kafka(self.settings, topic, encoded, rate)
-        else:
-            published = await load.publish_http(self.http, self.stack.api_url, plan, objs)
+        published, accepted = await self._publish(plan, objs, how)
         result.publish_seconds = time.monotonic() - started
         await load.wait_delivered(
             self.http, self.receiver_urls[0], result.expected, self.args.idle_timeout
@@ -183,10 +220,15 @@ class Bench:
             return [first_path + s for s in plan.expected_subs(obj)]
 
         summarize(result, records, published, expected)
+        result.cpu_us_per_delivery = cpu.per_delivery(result.cpu_percent, wall, result.deliveries)
         if not direct:  # fed straight, the deliveries carry no router time
-            by_event = {load.event_id_of(obj): at for obj, at in published.items()}
-            result.stages = await stage_latencies(self.settings, by_event)
-        if fmt == "batch" and result.requests and not result.batch_bodies:
+            trace = Trace(
+                published={load.event_id_of(obj): at for obj, at in published.items()},
+                accepted={load.event_id_of(obj): at for obj, at in accepted.items()},
+                receipts=first_receipts(records),
+            )
+            result.stages = await stage_latencies(self.settings, trace, api=how.via != "kafka")
+        if how.fmt == "batch" and result.requests and not result.batch_bodies:
             result.note = "unsupported: format batch is accepted but bodies arrive one by one"
         return result
 
@@ -236,8 +278,9 @@ async def one_stack(args: argparse.Namespace, deliverers: int, runs: list[str]) 
             bench = Bench(args, stack, http, receiver_urls, receiver.pid)
             for run in runs:
                 say(f"run {run!r}")
-                results.append(await do_run(bench, run, deliverers))
-                say(f"  {results[-1].deliveries:,} deliveries in {results[-1].seconds:.1f}s")
+                for result in await do_run(bench, run, deliverers):
+                    results.append(result)
+                    say(f"  {result.name}: {result.deliveries:,} in {result.seconds:.1f}s")
     finally:
         await stack.stop()
         receiver.terminate()
@@ -245,17 +288,36 @@ async def one_stack(args: argparse.Namespace, deliverers: int, runs: list[str]) 
     return results
 
 
-async def do_run(bench: Bench, run: str, deliverers: int) -> Result:
+async def do_run(bench: Bench, run: str, deliverers: int) -> list[Result]:
     args = bench.args
     suffix = f", {deliverers} deliverer(s)" if args.scale else ""
+    bulk = "kafka" if args.via == "kafka" else "lists"
+    if run == "single":
+        name = f"single, {args.clients} clients{suffix}"
+        return [await bench.run(name, "default", args.events, via="single")]
+    if run == "single-rate":
+        rates = [float(r) for r in args.single_rates.split(",") if r.strip()]
+        return [
+            await bench.run(
+                f"single {r:g}/s{suffix}",
+                "default",
+                int(r * args.duration),
+                via="single",
+                rate=r,
+            )
+            for r in rates
+        ]
+    if run == "lists":
+        return [await bench.run(f"lists of 1,000{suffix}", "default", args.events, via="lists")]
     if run == "default":
-        return await bench.run(f"default{suffix}", "default", args.events)
+        return [await bench.run(f"default{suffix}", "default", args.events, via=bulk)]
     if run == "batch":
-        return await bench.run(f"batch{suffix}", "batch", args.events)
+        return [await bench.run(f"batch{suffix}", "batch", args.events, via=bulk)]
     if run == "rate":
         events = int(args.rate * args.duration)
-        return await bench.run(f"rate {args.rate:g}/s{suffix}", "default", events, args.rate)
-    raise SystemExit(f"unknown run {run!r}: use default, batch or rate")
+        name = f"rate {args.rate:g}/s{suffix}"
+        return [await bench.run(name, "default", events, via="kafka", rate=args.rate)]
+    raise SystemExit(f"unknown run {run!r}: use single, single-rate, lists, default, batch or rate")
 
 
 def say(msg: str) -> None:
@@ -297,6 +359,10 @@ def last_line(results: list[Result], path: Path) -> dict[str, Any]:
     return line
 
 
+# In the order a delivery meets them (bench/stages.py), then the 202 and the answer.
+STAGES = ("api", "router", "deliverer", "accepted", "answered")
+
+
 def print_report(results: list[Result]) -> None:
     print(table(results))
     for r in results:
@@ -304,9 +370,9 @@ def print_report(results: list[Result]) -> None:
             print(f"note ({r.name}): {r.note}")
         if r.duplicate_examples:
             print(f"duplicates ({r.name}): " + "; ".join(r.duplicate_examples))
-        for stage in [s for s in ("router", "deliverer") if s in r.stages]:
+        for stage in [s for s in STAGES if s in r.stages]:
             pcts = r.stages.get(stage, {})
-            shown = ", ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in pcts.items())
+            shown = ", ".join(f"{k.removesuffix('_ms')} {v:.1f} ms" for k, v in pcts.items())
             print(f"stage ({r.name}): {stage}: {shown}")
         print(f"publish ({r.name}): {r.events:,} events in {r.publish_seconds:.1f}s")
         if r.stages.get("requeued"):
@@ -314,6 +380,8 @@ def print_report(results: list[Result]) -> None:
         if r.cpu_percent:
             used = ", ".join(f"{k} {v:.0f}%" for k, v in r.cpu_percent.items())
             print(f"cpu ({r.name}, % of one core): {used}")
+            per = ", ".join(f"{k} {v:.0f}" for k, v in r.cpu_us_per_delivery.items())
+            print(f"cpu ({r.name}, µs per delivery): {per}")
         for name, summary in r.profile.items():
             print(profile.report(f"{r.name}: {name}", summary))
 
@@ -340,4 +408,4 @@ def infra_database_url() -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1:])))
+    sys.exit(uvloop.run(main(sys.argv[1:])))

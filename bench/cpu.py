@@ -40,10 +40,21 @@ class CpuMeter:
 
 
 def kafka_pid(root: Path) -> int:
+    """The broker's pid: from the pid file of this tree's stack, or else the process
+    whose command line runs ``kafka.Kafka`` (a broker started from another tree)."""
     try:
         return int((root / ".local/run/kafka.pid").read_text())
     except (OSError, ValueError):
-        return 0
+        pass
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"kafka.Kafka" in argv:
+                return int(proc.name)
+    return 0
 
 
 def postgres_pids() -> list[int]:
@@ -55,4 +66,25 @@ def postgres_pids() -> list[int]:
                     found.append(int(proc.name))
             except OSError:
                 continue
+    return found
+
+
+# The load generator and the receiver stand for the producers and the customers:
+# the platform's own cost is the rest.
+OUTSIDE = ("bench", "receiver")
+
+
+def per_delivery(percent: dict[str, float], wall_s: float, deliveries: int) -> dict[str, float]:
+    """Pure: CPU µs per delivery over every process (``all``), over the platform's
+    own (``hookline``: every process but the load generator and the receiver), and
+    per process group."""
+    if deliveries <= 0 or wall_s <= 0:
+        return {}
+
+    def us(pct: float) -> float:
+        return round(pct / 100 * wall_s / deliveries * 1e6, 1)
+
+    found = {"all": us(sum(percent.values()))}
+    found["hookline"] = us(sum(v for k, v in percent.items() if k not in OUTSIDE))
+    found.update({k: us(v) for k, v in percent.items()})
     return found

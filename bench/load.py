@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from bench import http1
 from hookline.core import kafka
 from hookline.core.config import Settings
 from hookline.core.messages import Delivery, Event
@@ -149,6 +150,20 @@ def encode_deliveries(plan: Plan, objs: range) -> Encoded:
             )
             out.append((obj, d.key(), d.encode()))
     return out
+
+
+def encode_requests(target: http1.Target, plan: Plan, objs: range) -> http1.Requests:
+    """One ``POST /v2/event/publish`` per event, encoded before the clock starts."""
+    return [
+        (
+            obj,
+            target.encode(
+                plan.tenants[plan.owner(obj)][1],
+                {"event": EVENT, "eventId": event_id_of(obj), "id": obj, "value": value_of(obj)},
+            ),
+        )
+        for obj in objs
+    ]
 
 
 async def publish_kafka(

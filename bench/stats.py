@@ -45,6 +45,7 @@ class Result:
     batch_bodies: int = 0
     duplicate_examples: list[str] = field(default_factory=list)
     cpu_percent: dict[str, float] = field(default_factory=dict)
+    cpu_us_per_delivery: dict[str, float] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
     stages: dict[str, Any] = field(default_factory=dict)
     note: str = ""

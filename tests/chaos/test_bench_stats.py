@@ -3,8 +3,14 @@ counted from what the receiver recorded, the way a person would count them."""
 
 from __future__ import annotations
 
+from bench.__main__ import first_receipts
+from bench.cpu import per_delivery
+from bench.http1 import status_and_length
 from bench.receiver import ids_in
+from bench.stages import Trace, split
 from bench.stats import Result, percentile, summarize, table
+
+from hookline.core.messages import Delivery, Event
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -35,3 +41,46 @@ def test_a_batch_body_counts_each_object_it_carries() -> None:
     batch = {"event": "product.create", "data": {"products": [{"id": 4}, {"id": 5}]}}
     assert ids_in(batch) == ([4, 5], True)
     assert ids_in({"subscriptionId": 1, "event": "product.create", "id": 4}) == ([4], False)
+
+
+def test_a_response_head_gives_its_status_and_length() -> None:
+    head = b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 27\r\n\r\n"
+    assert status_and_length(head) == (202, 27)
+    assert status_and_length(b"HTTP/1.1 204 No Content\r\n\r\n") == (204, 0)
+
+
+def test_the_stage_split_follows_each_stamp() -> None:
+    published = {"e1": 100.0}
+    event = Event("e1", 1, "product.create", 1, occurred_at=100.002).encode()
+    delivery = Delivery(
+        delivery_id="msg_1",
+        subscription_id=5,
+        tenant=1,
+        event="product.create",
+        event_id="e1",
+        object_id=1,
+        payload={"id": 1},
+        created_at=100.010,
+    ).encode()
+    trace = Trace(published, accepted={"e1": 100.004}, receipts={"msg_1": 100.015})
+    stages = split([delivery], [], trace, [event])
+    assert round(stages["api"]["p50_ms"]) == 2
+    assert round(stages["accepted"]["p50_ms"]) == 4
+    assert round(stages["router"]["p50_ms"]) == 8  # from the API's stamp
+    assert round(stages["deliverer"]["p50_ms"]) == 5
+    # Straight into Kafka there is no stamp of the API's: the router stage starts at
+    # the publish.
+    assert round(split([delivery], [], Trace(published))["router"]["p50_ms"]) == 10
+
+
+def test_cpu_per_delivery_sums_every_process_and_the_platform_apart() -> None:
+    found = per_delivery({"api": 50.0, "router": 30.0, "bench": 20.0}, 2.0, 1000)
+    assert found["all"] == 2000.0  # 100 % of a core for 2 s over 1,000 deliveries
+    assert found["hookline"] == 1600.0
+    assert found["api"] == 1000.0
+    assert per_delivery({"api": 50.0}, 2.0, 0) == {}
+
+
+def test_the_first_receipt_of_each_webhook_id_counts() -> None:
+    records = [[100.3, "msg_a", 0, [1], False], [100.1, "msg_a", 0, [1], False]]
+    assert first_receipts(records) == {"msg_a": 100.1}
