@@ -10,6 +10,7 @@
 | ``hookline.attempts``      | subscription id              | ``Attempt``  |
 | ``hookline.router.batch-items`` | subscription id         | ``Delivery`` (one object) |
 | ``hookline.router.routed`` | first ``tenant:eventId``     | ``RoutedBatch`` (or one ``Routed``) |
+| ``hookline.quarantine``    | ``topic:partition:offset``   | ``Quarantined`` |
 
 Each value carries ``v`` (its schema version); a decoder refuses versions it does
 not know instead of guessing.
@@ -218,3 +219,30 @@ class CatalogEntry(_Message):
 
     def key(self) -> bytes:
         return self.name.encode()
+
+
+@dataclass(frozen=True)
+class Quarantined(_Message):
+    """A record a consumer could not process, set aside with why (``hookline.quarantine``).
+
+    ``key_b64`` and ``value_b64`` are the original bytes in standard base64 (``None``
+    for a null key or value), so that a re-drive produces exactly what was read; a value
+    longer than ``quarantine.MAX_KEPT_BYTES`` is cut there and ``truncated`` is set
+    (it can be seen, not re-driven). ``headers`` are ``[name, base64 value]`` pairs.
+    ``tenant`` is a best guess from the value, for filtering; never trust it.
+    """
+
+    service: str
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    at: float
+    key_b64: str | None = None
+    value_b64: str | None = None
+    tenant: str | None = None
+    headers: list[list[str]] = field(default_factory=list)
+    truncated: bool = False
+
+    def key(self) -> bytes:
+        return f"{self.topic}:{self.partition}:{self.offset}".encode()

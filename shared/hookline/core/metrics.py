@@ -12,6 +12,7 @@ that a call site is one line and label values stay few and fixed.
 | ``hookline_retries_scheduled_total`` | counter | ``delay`` | deliverer, per hand-off to a retry |
 | ``hookline_retries_released_total`` | counter | ``delay`` | retry scheduler, when due |
 | ``hookline_dead_letters_total`` | counter | | deliverer, per hand-off to the dead letters |
+| ``hookline_quarantined_total`` | counter | ``service`` | every consumer, per record set aside |
 | ``hookline_consumer_lag`` | gauge | ``group``, ``topic``, ``partition`` | ``service.LagTracker`` |
 | ``hookline_circuits_open`` | gauge | | deliverer: endpoints whose circuit is open |
 | ``hookline_circuit_opened_total`` | counter | | deliverer, each time a circuit opens |
@@ -47,6 +48,7 @@ __all__ = [
     "HTTP_LATENCY",
     "HTTP_REQUESTS",
     "OUTCOMES",
+    "QUARANTINED",
     "RETRIES_RELEASED",
     "RETRIES_SCHEDULED",
     "ROUTER_DELIVERIES",
@@ -59,6 +61,7 @@ __all__ = [
     "exposition",
     "http_middleware",
     "lag_by_partition",
+    "quarantined",
     "retries_released",
     "retry_scheduled",
     "routed",
@@ -100,6 +103,11 @@ DEAD_LETTERS = Counter(
     "hookline_dead_letters_total",
     "Deliveries handed to the dead letters (retries used up, or not retryable).",
 )
+QUARANTINED = Counter(
+    "hookline_quarantined_total",
+    "Records a consumer could not process and set aside on the quarantine topic, by service.",
+    ["service"],
+)
 CONSUMER_LAG = Gauge(
     "hookline_consumer_lag",
     "Messages on a partition not yet committed by the consumer group that owns it here.",
@@ -139,6 +147,8 @@ HTTP_LATENCY = Histogram(
 
 for _outcome in OUTCOMES:  # exported at 0 from the start, so rates work from the first scrape
     DELIVERIES.labels(outcome=_outcome)
+for _service in ("api", "router", "deliverer", "retry-scheduler"):
+    QUARANTINED.labels(service=_service)
 
 
 def delivery_attempted(outcome: str, latency_s: float) -> None:
@@ -165,6 +175,11 @@ def retries_released(topic: str, count: int) -> None:
 
 def dead_lettered() -> None:
     DEAD_LETTERS.inc()
+
+
+def quarantined(service: str) -> None:
+    """One record of ``service`` (api, router, deliverer, retry-scheduler) set aside."""
+    QUARANTINED.labels(service=service).inc()
 
 
 def watch_circuits(open_now: Callable[[], float]) -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from hookline.core.config import Settings
 from hookline.core.retry import delay_name
 
+QUARANTINE_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -45,6 +47,12 @@ def dead_letters(settings: Settings) -> str:
     return f"{settings.topic_prefix}.dead-letters"
 
 
+def quarantine(settings: Settings) -> str:
+    """Records a consumer could not process (``Quarantined``), kept for a person to see
+    and re-drive (docs/delivery.md, "Quarantine")."""
+    return f"{settings.topic_prefix}.quarantine"
+
+
 def retry(settings: Settings, delay_s: float) -> str:
     return f"{settings.topic_prefix}.retry.{delay_name(delay_s)}"
 
@@ -67,6 +75,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(deliveries(settings), n),
         TopicSpec(attempts(settings), n),
         TopicSpec(dead_letters(settings), n, {"retention.ms": "-1"}),
+        # Kept until re-driven or cleared by hand; a record carries the original bytes
+        # (base64), so it may be larger than the message it holds.
+        TopicSpec(
+            quarantine(settings),
+            n,
+            {"retention.ms": "-1", "max.message.bytes": str(QUARANTINE_MAX_MESSAGE_BYTES)},
+        ),
     ]
     # A retry topic keeps its messages at least as long as its delay, plus a day of slack.
     specs += [
