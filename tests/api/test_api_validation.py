@@ -538,3 +538,10 @@ def test_other_apis_shapes_are_named(body: dict[str, Any], alias: str, ours: str
 def test_event_names_with_a_trailing_newline_are_not_names() -> None:
     problems = _problems({**GOOD, "event": "order.create\n"})
     assert "object.verb" in problems["event"]
+
+
+@pytest.mark.parametrize("policy", [STRICT, LOOSE])
+def test_a_soft_hyphen_in_the_host_is_refused(policy: TargetPolicy) -> None:
+    """U+00AD passes Python's idna codec, but aiohttp can never send to it."""
+    problems = _problems({**GOOD, "targetUrl": "https://exa\u00admple.com/hook"}, policy=policy)
+    assert "cannot contain '\\xad'" in problems["targetUrl"]

@@ -187,6 +187,12 @@ def test_classify_transport_error(error: str) -> None:
     assert _classify(None, error=error) == Classification(Outcome.RETRY, None, error)
 
 
+def test_a_refused_target_is_not_retried() -> None:
+    reason = "target not allowed: 127.0.0.1 is not a public address (loopback)"
+    verdict = classify(None, error=reason, now=NOW, max_retry_after_s=MAX, refused=True)
+    assert verdict == Classification(Outcome.REFUSED, None, reason)
+
+
 def test_classify_error_is_stripped() -> None:
     assert _classify(None, error="  timeout  \n").reason == "timeout"
 

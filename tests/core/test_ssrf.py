@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookline.core.ssrf import TargetNotAllowed, check_host_literal, is_public_address
+from hookline.core.ssrf import (
+    TargetNotAllowed,
+    check_host_literal,
+    check_target_url,
+    is_public_address,
+)
 
 PUBLIC = [
     "8.8.8.8",
@@ -217,4 +222,67 @@ def test_ipv4_mapped_agrees_with_ipv4(addr: ipaddress.IPv4Address) -> None:
 def test_never_raises(text: str) -> None:
     assert isinstance(is_public_address(text), bool)
     result = check_host_literal(text)
+    assert result is None or isinstance(result, str)
+
+
+# --- check_target_url: what the deliverer judges before every attempt -------------------
+
+STRICT = {"allow_http": False, "allow_private": False}
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://127.0.0.1/hook", "loopback"),
+        ("https://[::1]:8443/hook", "loopback"),
+        ("https://[::ffff:127.0.0.1]/hook", "maps to 127.0.0.1"),
+        ("https://0.0.0.0/hook", "unspecified"),
+        ("https://169.254.169.254/latest", "cloud metadata"),
+        ("https://localhost/hook", "loopback name"),
+        ("https://127.1/hook", "canonical dotted-quad"),
+        ("http://example.com/hook", "scheme 'http' is not allowed"),
+        ("ftp://example.com/hook", "scheme 'ftp' is not allowed"),
+        ("https://exa\u00admple.com/hook", "cannot be used"),  # soft hyphen
+        ("https:///hook", "no host"),
+        ("https://example.com:99999/hook", "cannot be used"),
+    ],
+)
+def test_check_target_url_refuses(url: str, says: str) -> None:
+    reason = check_target_url(url, **STRICT)
+    assert reason is not None and says in reason
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://example.com/hook", "https://8.8.8.8/x", "https://[2606:4700::1111]/x"],
+)
+def test_check_target_url_allows_public_targets(url: str) -> None:
+    assert check_target_url(url, **STRICT) is None
+
+
+def test_check_target_url_follows_the_policy() -> None:
+    assert check_target_url("http://127.0.0.1:9/x", allow_http=True, allow_private=True) is None
+    assert "loopback" in str(
+        check_target_url("http://127.0.0.1/", allow_http=True, allow_private=False)
+    )
+    assert "scheme" in str(
+        check_target_url("http://127.0.0.1/", allow_http=False, allow_private=True)
+    )
+    # A host aiohttp cannot send to is refused whatever the policy allows.
+    loose = {"allow_http": True, "allow_private": True}
+    assert check_target_url("https://exa\u00admple.com/", **loose) is not None
+
+
+@given(st.ip_addresses())
+def test_check_target_url_agrees_with_is_public(
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    host = f"[{addr}]" if addr.version == 6 else str(addr)
+    refused = check_target_url(f"https://{host}/hook", **STRICT) is not None
+    assert refused is not is_public_address(str(addr))
+
+
+@given(st.text(max_size=40))
+def test_check_target_url_never_raises(text: str) -> None:
+    result = check_target_url(f"https://{text}/x", **STRICT)
     assert result is None or isinstance(result, str)

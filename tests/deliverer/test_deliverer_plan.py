@@ -54,6 +54,8 @@ def test_after_the_last_delay_and_after_410_the_dead_letters() -> None:
     assert last is not None and last.delay_index is None and last.delivery.attempt == 4
     gone = after_attempt(_delivery(0), _verdict(Outcome.GONE), NOW, DELAYS)
     assert gone is not None and gone.delay_index is None and gone.delivery.attempt == 1
+    refused = after_attempt(_delivery(0), _verdict(Outcome.REFUSED), NOW, DELAYS)
+    assert refused is not None and refused.delay_index is None
 
 
 def test_retry_after_is_honoured_but_never_past_the_longest_delay() -> None:

@@ -125,6 +125,9 @@ class Outcome(enum.Enum):
     """Any other failure: schedule another attempt (or dead-letter when exhausted)."""
     GONE = "gone"
     """410 Gone: the receiver asked us to stop; disable the subscription, no retry."""
+    REFUSED = "refused"
+    """No request made: the target is not allowed (SSRF policy, scheme) or its URL cannot
+    be sent to. Retrying cannot help, so no retry: the dead letters at once."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ def classify(
     retry_after: str | None = None,
     now: float,
     max_retry_after_s: float,
+    refused: bool = False,
 ) -> Classification:
     """Classify one delivery attempt.
 
@@ -198,7 +202,8 @@ def classify(
       to ``[0, max_retry_after_s]``; an unparsable value is ignored.
     - any other status (4xx, 5xx, and odd ones such as 1xx or 999): RETRY.
     - ``status`` None: the request failed without a response (timeout, connection
-      refused or reset); RETRY with ``error`` as the reason.
+      refused or reset); RETRY with ``error`` as the reason, or REFUSED when
+      ``refused`` says the deliverer would not send it (no request was made).
 
     When a status is present it wins over ``error``. Raises ``ValueError`` if both are
     missing, the status is not a three-digit number, or ``max_retry_after_s`` < 0.
@@ -208,7 +213,7 @@ def classify(
     if status is None:
         if error is None or not error.strip():
             raise ValueError("classify() needs a status or an error")
-        return Classification(Outcome.RETRY, None, error.strip())
+        return Classification(Outcome.REFUSED if refused else Outcome.RETRY, None, error.strip())
     if not 100 <= status <= 999:
         raise ValueError(f"not an HTTP status code: {status!r}")
     return _classify_status(status, retry_after, now=now, max_retry_after_s=max_retry_after_s)

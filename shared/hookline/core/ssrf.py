@@ -3,6 +3,9 @@
 Pure: no DNS. The deliverer resolves the host itself at connect time and checks each
 resolved address with :func:`is_public_address`; :func:`check_host_literal` rejects
 hosts that are unacceptable before any lookup (IP literals and ``localhost``).
+:func:`check_target_url` judges a whole target URL as aiohttp will connect to it
+(scheme, host syntax, IP literals), for every attempt: aiohttp never calls the
+resolver for an IP literal, so the resolver's check alone would let them through.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import re
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
-__all__ = ["TargetNotAllowed", "check_host_literal", "is_public_address"]
+import yarl
+
+__all__ = ["TargetNotAllowed", "check_host_literal", "check_target_url", "is_public_address"]
 
 
 class TargetNotAllowed(ValueError):
@@ -171,3 +176,27 @@ def check_host_literal(host: str) -> str | None:
     if parsed is None or _is_public(parsed):
         return None
     return f"{parsed} is not a public address ({_why_not_public(parsed)})"
+
+
+def check_target_url(url: str, *, allow_http: bool, allow_private: bool) -> str | None:
+    """Why a delivery may not be sent to ``url`` under this policy, or None if it may.
+
+    The URL is parsed by yarl, as aiohttp will parse it to connect: a host it cannot
+    encode (a soft hyphen, U+00AD, say) can never be sent to. The scheme is checked
+    again (https, and http only when allowed), and unless private targets are allowed
+    the host must not be a loopback name or a non-public IP literal. A host name's
+    resolved addresses are the resolver's to check, when the connection is made.
+    """
+    try:
+        parsed = yarl.URL(url)
+        host = parsed.raw_host
+    except (ValueError, TypeError) as exc:
+        return f"the target URL cannot be used: {exc}"
+    schemes = ("https", "http") if allow_http else ("https",)
+    if parsed.scheme not in schemes:
+        return f"the scheme {parsed.scheme!r} is not allowed (only {' or '.join(schemes)})"
+    if not host:
+        return "the target URL has no host"
+    if allow_private:
+        return None
+    return check_host_literal(host)

@@ -6,7 +6,7 @@ path), folds them into each subscription's health for auto-disable, and deletes
 rows older than ``HOOKLINE_ATTEMPT_RETENTION``.
 
 ``GET /v2/event/subscription/{id}/attempts``: newest first, ``from``/``count``,
-filters ``status`` (``503`` or ``5xx``), ``outcome`` (SUCCESS, RETRY, GONE),
+filters ``status`` (``503`` or ``5xx``), ``outcome`` (SUCCESS, RETRY, GONE, REFUSED),
 ``since``/``until`` (ISO 8601), ``deliveryId``, ``eventId``.
 """
 
@@ -34,7 +34,7 @@ from hookline.core.types import JSON
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
-OUTCOMES = ("SUCCESS", "RETRY", "GONE")
+OUTCOMES = ("SUCCESS", "RETRY", "GONE", "REFUSED")
 _COLUMNS = (
     "subscription_id",
     "tenant_id",

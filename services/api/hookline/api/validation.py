@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from hookline.api.errors import Unprocessable
 from hookline.core.catalog import EVENT_NAME
 from hookline.core.fields import FieldsSyntaxError, parse_fields
-from hookline.core.ssrf import check_host_literal
+from hookline.core.ssrf import check_target_url
 from hookline.core.subscriptions import ACTIVE, DISABLED
 
 FORMATS = ("default", "batch")
@@ -212,10 +212,11 @@ def _check_target(url: str, policy: TargetPolicy, problems: _Problems) -> None:
     except UnicodeError:
         problems.add("targetUrl", f"targetUrl has an invalid host name: {host[:100]!r}")
         return
-    if not policy.allow_private:
-        reason = check_host_literal(host)
-        if reason:
-            problems.add("targetUrl", f"targetUrl is not allowed: {reason}")
+    # The deliverer's own check, made again at every attempt (yarl's parse, as aiohttp
+    # connects: a soft hyphen in the host cannot be sent; IP literals; the scheme).
+    reason = check_target_url(url, allow_http=policy.allow_http, allow_private=policy.allow_private)
+    if reason:
+        problems.add("targetUrl", f"targetUrl is not allowed: {reason}")
 
 
 def _check_fields(fields: str, problems: _Problems) -> None:

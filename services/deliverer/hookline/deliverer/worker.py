@@ -29,7 +29,7 @@ from hookline.core.feed import CatalogFeed, SubscriptionFeed
 from hookline.core.messages import Attempt, Delivery, MessageError, SubscriptionRecord
 from hookline.core.retry import Classification, classify
 from hookline.core.subscriptions import ACTIVE, SubscriptionTable
-from hookline.deliverer import plan, request, transport
+from hookline.deliverer import guard, plan, request, transport
 from hookline.deliverer.breaker import endpoint_of, shows_endpoint_down
 from hookline.deliverer.endpoints import EndpointGate, Ticket
 from hookline.deliverer.offsets import OffsetTracker
@@ -194,6 +194,14 @@ class Deliverer:
         req = request.build(
             sub, delivery, request.body_of(delivery), int(now), request.signing_secrets(sub, now)
         )
+        refused = guard.refusal(
+            req.url,
+            allow_http=self.settings.allow_http_targets,
+            allow_private=self.settings.allow_private_targets,
+        )
+        if refused is not None:  # recorded like any failed attempt, without a request
+            await self._record(delivery, transport.Answer(None, 0.0, error=refused, sent=False))
+            return
         ticket = await self.gate.admit(endpoint_of(req.url))
         if ticket.deferred:
             await self._defer(delivery, ticket)
@@ -217,6 +225,7 @@ class Deliverer:
             retry_after=answer.retry_after,
             now=now,
             max_retry_after_s=self.settings.max_retry_after_s,
+            refused=not answer.sent,
         )
         metrics.delivery_attempted(verdict.outcome.value, answer.latency_ms / 1000)
         attempt = _attempt_of(delivery, verdict, answer, now)

@@ -56,7 +56,7 @@ def delivery_paths() -> Doc:
     attempts_params = [
         *paging(100, 1000),
         query("status", text, "An HTTP status such as `503`, or a class such as `5xx`"),
-        query("outcome", text, "SUCCESS, RETRY or GONE"),
+        query("outcome", text, "SUCCESS, RETRY, GONE or REFUSED"),
         query("since", text, "ISO 8601: attempts at or after"),
         query("until", text, "ISO 8601: attempts before"),
         query("deliveryId", text, "One delivery's attempts"),
