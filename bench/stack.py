@@ -17,12 +17,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
+
+from hookline.core import kafka
+from hookline.core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,10 +60,11 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-async def drop_topics(bootstrap: str, prefix: str) -> None:
+async def drop_topics(env: Mapping[str, str], prefix: str) -> None:
     """Delete a run's topics (Faust's too, ``<prefix>-router-...``): a shared broker
-    should not collect hundreds of partitions from benchmarks."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    should not collect hundreds of partitions from benchmarks. ``env``: the run's
+    ``HOOKLINE_*`` settings (bootstrap and security)."""
+    admin = kafka.admin(Settings.from_env(env))
     await admin.start()
     try:
         mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
@@ -198,7 +202,7 @@ class BenchStack:
         for proc in reversed(self.procs.values()):
             proc.stop()
         if self.env:
-            await drop_topics(self.env["HOOKLINE_KAFKA_BOOTSTRAP"], self.prefix)
+            await drop_topics(self.env, self.prefix)
         if self._db:
             conn = await asyncpg.connect(self._admin_url)
             try:

@@ -134,7 +134,7 @@ async def chaos_stack(infra: dict[str, str], **extra: str) -> AsyncIterator[Stac
         finally:
             await asyncio.to_thread(stack.stop)
             with contextlib.suppress(KafkaError, OSError):
-                await drop_topics(env["HOOKLINE_KAFKA_BOOTSTRAP"], env["HOOKLINE_TOPIC_PREFIX"])
+                await drop_topics(env, env["HOOKLINE_TOPIC_PREFIX"])
 
 
 async def restart(stack: Stack, name: str) -> None:

@@ -16,8 +16,9 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from hookline.core import kafka
+from hookline.core.config import Settings
 from support.client import Api
 from support.receiver import Receiver
 from support.stack import Stack
@@ -85,13 +86,10 @@ async def _records_after(reader: AIOKafkaConsumer, tp: TopicPartition, offset: i
 
 
 async def _behind(stack: Stack) -> list[str]:
-    bootstrap = stack.env["HOOKLINE_KAFKA_BOOTSTRAP"]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=50,
+    settings = Settings.from_env(stack.env)
+    admin = kafka.admin(settings)
+    reader = kafka.consumer(
+        settings, group=None, isolation_level="read_committed", fetch_max_wait_ms=50
     )
     await admin.start()
     await reader.start()

@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
+from hookline.core import kafka
+from hookline.core.config import Settings
 from hookline.core.kafka import assign_all, lagging
 from hookline.core.messages import Event
 from support.client import Api
@@ -30,9 +31,7 @@ async def new_tenant(admin: Api) -> tuple[int, Api]:
 async def on_topic(stack: Stack, tenant: int) -> list[tuple[bytes, Event]]:
     """Every event of ``tenant`` on the events topic now, with its key."""
     topic = f"{stack.env['HOOKLINE_TOPIC_PREFIX']}.events"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.env["HOOKLINE_KAFKA_BOOTSTRAP"], enable_auto_commit=False
-    )
+    consumer = kafka.consumer(Settings.from_env(stack.env), group=None)
     await consumer.start()
     try:
         partitions = await assign_all(consumer, topic)

@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaProducer
 
+from hookline.core import kafka
+from hookline.core.config import Settings
 from hookline.core.messages import SubscriptionRecord
 from support.client import Api
 from support.stack import Stack
@@ -168,7 +169,7 @@ async def test_status_active_reenables(admin: Api, stack: Stack) -> None:
         created_at=time.time(),
         updated_at=time.time(),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=stack.env["HOOKLINE_KAFKA_BOOTSTRAP"])
+    producer = kafka.producer(Settings.from_env(stack.env))
     await producer.start()
     try:
         topic = f"{stack.env['HOOKLINE_TOPIC_PREFIX']}.subscriptions"

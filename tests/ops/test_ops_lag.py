@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from prometheus_client import REGISTRY
 
 from hookline.core import kafka
@@ -22,7 +22,7 @@ async def test_lag_is_what_the_group_has_not_committed(infra: dict[str, str]) ->
     settings = Settings.from_env({"HOOKLINE_KAFKA_BOOTSTRAP": infra["HOOKLINE_KAFKA_BOOTSTRAP"]})
     topic = f"hltest-lag-{secrets.token_hex(4)}"
     group = f"{topic}-group"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])

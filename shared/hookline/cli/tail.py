@@ -79,6 +79,10 @@ async def follow(
     """Print matching attempts until ``limit`` are printed or ``timeout_s`` passes.
     Returns how many were printed."""
     topic = topics.attempts(settings)
+    try:
+        await kafka.check_access(settings, timeout_s=15)
+    except kafka.KafkaUnavailable as exc:
+        raise CliError(str(exc)) from exc
     client = kafka.consumer(settings, group=None, request_timeout_ms=10000)
     try:
         await asyncio.wait_for(client.start(), 15)

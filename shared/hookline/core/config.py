@@ -11,6 +11,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hookline.core.retry import DEFAULT_DELAYS, parse_delays, parse_duration
@@ -25,17 +26,59 @@ class Setting:
     name: str
     default: str
     help: str
+    # A secret can be given as ``<name>_FILE``, the path of a file that holds it (the way
+    # Kubernetes mounts a Secret); the file's content without its final newline is used.
+    secret: bool = False
+
+    @property
+    def file_variable(self) -> str:
+        return f"{self.name}_FILE"
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("HOOKLINE_KAFKA_BOOTSTRAP", "127.0.0.1:19092", "Kafka bootstrap servers."),
     Setting(
+        "HOOKLINE_KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT",
+        "How every Kafka client connects: `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.",
+    ),
+    Setting(
+        "HOOKLINE_KAFKA_SASL_MECHANISM",
+        "PLAIN",
+        "SASL mechanism (SASL protocols): `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.",
+    ),
+    Setting("HOOKLINE_KAFKA_SASL_USERNAME", "", "SASL user name (needed by the SASL protocols)."),
+    Setting(
+        "HOOKLINE_KAFKA_SASL_PASSWORD", "", "SASL password (needed by the SASL protocols).", True
+    ),
+    Setting(
+        "HOOKLINE_KAFKA_SSL_CA_FILE",
+        "",
+        "PEM file of the CAs that sign the brokers' certificates; default: the system's CAs.",
+    ),
+    Setting(
+        "HOOKLINE_KAFKA_SSL_CERT_FILE",
+        "",
+        "PEM file of the client certificate (chain) for mutual TLS; may hold the key too.",
+    ),
+    Setting("HOOKLINE_KAFKA_SSL_KEY_FILE", "", "PEM file of the client certificate's private key."),
+    Setting("HOOKLINE_KAFKA_SSL_KEY_PASSWORD", "", "Password of an encrypted client key.", True),
+    Setting(
+        "HOOKLINE_KAFKA_SSL_CHECK_HOSTNAME",
+        "1",
+        "0 accepts a broker certificate that does not name the host connected to (never do).",
+    ),
+    Setting(
         "HOOKLINE_DATABASE_URL",
         "postgresql://hookline@127.0.0.1:15432/hookline",
         "PostgreSQL URL for the read model and the attempt log.",
+        True,
     ),
     Setting(
-        "HOOKLINE_ADMIN_TOKEN", "", "Bearer token for `/v2/admin/*`; admin calls fail without it."
+        "HOOKLINE_ADMIN_TOKEN",
+        "",
+        "Bearer token for `/v2/admin/*`; admin calls fail without it.",
+        True,
     ),
     Setting("HOOKLINE_HTTP_HOST", "127.0.0.1", "Address each service's HTTP server binds."),
     Setting(
@@ -114,6 +157,15 @@ _KNOWN = {s.name: s for s in SETTINGS}
 @dataclass(frozen=True)
 class Settings:
     kafka_bootstrap: str
+    kafka_security_protocol: str
+    kafka_sasl_mechanism: str
+    kafka_sasl_username: str
+    kafka_sasl_password: str
+    kafka_ssl_ca_file: str
+    kafka_ssl_cert_file: str
+    kafka_ssl_key_file: str
+    kafka_ssl_key_password: str
+    kafka_ssl_check_hostname: bool
     database_url: str
     admin_token: str
     http_host: str
@@ -144,6 +196,7 @@ class Settings:
         read = _Reader(source)
         return cls(
             kafka_bootstrap=read.text("HOOKLINE_KAFKA_BOOTSTRAP"),
+            **kafka_security(read),
             database_url=read.text("HOOKLINE_DATABASE_URL"),
             admin_token=read.text("HOOKLINE_ADMIN_TOKEN"),
             http_host=read.text("HOOKLINE_HTTP_HOST"),
@@ -175,7 +228,12 @@ class _Reader:
         self._env = env
 
     def text(self, name: str) -> str:
-        return self._env.get(name, _KNOWN[name].default).strip()
+        setting = _KNOWN[name]
+        if setting.secret and self._env.get(setting.file_variable, "").strip():
+            if self._env.get(name, "").strip():
+                raise SettingError(f"{name} and {setting.file_variable}: set one of them, not both")
+            return _secret_file(setting.file_variable, self._env[setting.file_variable].strip())
+        return self._env.get(name, setting.default).strip()
 
     def parsed(self, name: str, parse: Callable[[str], Any]) -> Any:
         raw = self.text(name)
@@ -183,6 +241,73 @@ class _Reader:
             return parse(raw)
         except ValueError as exc:
             raise SettingError(f"{name}={raw!r}: {exc}") from exc
+
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+_SASL_NAMES = ("HOOKLINE_KAFKA_SASL_USERNAME", "HOOKLINE_KAFKA_SASL_PASSWORD")
+_SSL_FILES = (
+    "HOOKLINE_KAFKA_SSL_CA_FILE",
+    "HOOKLINE_KAFKA_SSL_CERT_FILE",
+    "HOOKLINE_KAFKA_SSL_KEY_FILE",
+)
+
+
+def kafka_security(read: _Reader) -> dict[str, Any]:
+    """The Kafka security settings, checked together: what a protocol needs is given,
+    and nothing is given that the protocol would silently ignore."""
+    protocol = read.parsed("HOOKLINE_KAFKA_SECURITY_PROTOCOL", _choice(PROTOCOLS))
+    sasl = protocol.startswith("SASL_")
+    tls = protocol.endswith("SSL")
+    for name in _SASL_NAMES:
+        if sasl and not read.text(name):
+            raise SettingError(f"{name} is needed by HOOKLINE_KAFKA_SECURITY_PROTOCOL={protocol}")
+        if not sasl and read.text(name):
+            raise SettingError(f"{name} is only used by SASL_PLAINTEXT or SASL_SSL, not {protocol}")
+    for name in (*_SSL_FILES, "HOOKLINE_KAFKA_SSL_KEY_PASSWORD"):
+        if not tls and read.text(name):
+            raise SettingError(f"{name} is only used by SSL or SASL_SSL, not {protocol}")
+    for name in _SSL_FILES:
+        read.parsed(name, _readable_file)
+    if read.text("HOOKLINE_KAFKA_SSL_KEY_FILE") and not read.text("HOOKLINE_KAFKA_SSL_CERT_FILE"):
+        raise SettingError("HOOKLINE_KAFKA_SSL_KEY_FILE needs HOOKLINE_KAFKA_SSL_CERT_FILE too")
+    return {
+        "kafka_security_protocol": protocol,
+        "kafka_sasl_mechanism": read.parsed("HOOKLINE_KAFKA_SASL_MECHANISM", _choice(MECHANISMS)),
+        "kafka_sasl_username": read.text("HOOKLINE_KAFKA_SASL_USERNAME"),
+        "kafka_sasl_password": read.text("HOOKLINE_KAFKA_SASL_PASSWORD"),
+        "kafka_ssl_ca_file": read.text("HOOKLINE_KAFKA_SSL_CA_FILE"),
+        "kafka_ssl_cert_file": read.text("HOOKLINE_KAFKA_SSL_CERT_FILE"),
+        "kafka_ssl_key_file": read.text("HOOKLINE_KAFKA_SSL_KEY_FILE"),
+        "kafka_ssl_key_password": read.text("HOOKLINE_KAFKA_SSL_KEY_PASSWORD"),
+        "kafka_ssl_check_hostname": read.parsed("HOOKLINE_KAFKA_SSL_CHECK_HOSTNAME", _flag),
+    }
+
+
+def _choice(allowed: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.upper()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _readable_file(raw: str) -> str:
+    if raw and not Path(raw).is_file():
+        raise ValueError("no such file")
+    if raw and not os.access(raw, os.R_OK):
+        raise ValueError("the file is not readable by this process")
+    return raw
+
+
+def _secret_file(variable: str, path: str) -> str:
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingError(f"{variable}={path!r}: cannot read it: {exc}") from exc
+    return content.removesuffix("\n").removesuffix("\r")
 
 
 def _positive_int(raw: str) -> int:
@@ -224,8 +349,14 @@ def _log_level(raw: str) -> str:
 def settings_table() -> str:
     """The README's settings table, generated so that it cannot drift from the code."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    rows += [f"| `{s.name}` | {_shown(s.default)} | {s.help} |" for s in SETTINGS]
+    rows += [f"| `{s.name}` | {_shown(s.default)} | {_meaning(s)} |" for s in SETTINGS]
     return "\n".join(rows)
+
+
+def _meaning(setting: Setting) -> str:
+    if setting.secret:
+        return f"{setting.help} Or `{setting.file_variable}`: a file that holds it."
+    return setting.help
 
 
 def _shown(default: str) -> str:

@@ -1,7 +1,10 @@
 """Kafka clients set up the one way Hookline uses them, and topic creation.
 
-aiokafka's errors are translated here into ``KafkaUnavailable`` so that callers
-catch one type.
+Every aiokafka client of every service, the CLI and the bench is made here, so that each
+gets the security settings (``hookline.core.kafka_auth``). aiokafka's errors are
+translated here into ``KafkaUnavailable``, or ``KafkaRefused`` when the broker refused
+this client (a wrong password, an untrusted certificate, a missing ACL): that one is
+never waited out.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import logging
 import time
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition, errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
 
 from hookline.core.config import Settings
+from hookline.core.kafka_auth import client_options, explain
 from hookline.core.topics import topic_specs
 
 log = logging.getLogger(__name__)
@@ -25,10 +30,15 @@ class KafkaUnavailable(RuntimeError):
     """The broker could not be reached or refused a request."""
 
 
+class KafkaRefused(KafkaUnavailable):
+    """The broker refused this client; the message names the setting to fix."""
+
+
 def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     """A producer that waits for every in-sync replica (``acks=all``) and never duplicates."""
     options: dict[str, object] = {
         "bootstrap_servers": settings.kafka_bootstrap,
+        **client_options(settings),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
@@ -45,6 +55,7 @@ def consumer(
     """A consumer whose offsets are committed by the caller, never automatically."""
     options: dict[str, object] = {
         "bootstrap_servers": settings.kafka_bootstrap,
+        **client_options(settings),
         "group_id": group,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
@@ -55,14 +66,77 @@ def consumer(
     return AIOKafkaConsumer(*topics, **options)
 
 
+def admin(settings: Settings, **overrides: object) -> AIOKafkaAdminClient:
+    """An admin client (topic creation and inspection)."""
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        **client_options(settings),
+    }
+    options.update(overrides)
+    return AIOKafkaAdminClient(**options)
+
+
+async def check_access(settings: Settings, timeout_s: float = 60.0) -> None:
+    """Connect and authenticate the way every client will. A broker that is not up yet
+    is waited for (at most ``timeout_s``); one that refuses raises ``KafkaRefused`` at once.
+
+    aiokafka's clients log a refused connection and report only "Unable to bootstrap",
+    so the refusal is looked for here, on one connection of its own.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await _authenticate(settings, max(1.0, min(10.0, timeout_s)))
+            return
+        except (TimeoutError, OSError, KafkaError) as exc:
+            _raise_refused(exc, settings)
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(
+                    f"cannot reach Kafka at {settings.kafka_bootstrap} "
+                    f"(HOOKLINE_KAFKA_BOOTSTRAP): {exc or type(exc).__name__}"
+                ) from exc
+            log.info("waiting for Kafka at %s: %s", settings.kafka_bootstrap, exc)
+            await asyncio.sleep(1.0)
+
+
+async def _authenticate(settings: Settings, timeout_s: float) -> None:
+    failure: BaseException | None = None
+    for server in settings.kafka_bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            conn = await create_conn(
+                host.strip("[]"),
+                int(port),
+                request_timeout_ms=int(timeout_s * 1000),
+                **client_options(settings),
+            )
+        except (TimeoutError, OSError, KafkaError) as exc:
+            _raise_refused(exc, settings)
+            failure = exc
+            continue
+        conn.close()
+        return
+    assert failure is not None
+    raise failure
+
+
+def _raise_refused(exc: BaseException, settings: Settings) -> None:
+    for cause in (exc, exc.__cause__, exc.__context__):
+        refused = explain(cause, settings) if cause is not None else None
+        if refused:
+            raise KafkaRefused(f"Kafka at {settings.kafka_bootstrap} refused: {refused}") from exc
+
+
 async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
     """Create every topic in ``topic_specs`` that does not exist yet; safe to run twice."""
+    await check_access(settings, timeout_s)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             await _create_topics(settings)
             return
         except KafkaError as exc:
+            _raise_refused(exc, settings)
             if time.monotonic() > deadline:
                 raise KafkaUnavailable(
                     f"cannot create topics on {settings.kafka_bootstrap}: {exc}"
@@ -72,10 +146,10 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
 
 
 async def _create_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
+    client = admin(settings)
+    await client.start()
     try:
-        existing = set(await admin.list_topics())
+        existing = set(await client.list_topics())
         missing = [
             NewTopic(
                 name=spec.name,
@@ -87,18 +161,26 @@ async def _create_topics(settings: Settings) -> None:
             if spec.name not in existing
         ]
         if missing:
-            await _create(admin, missing)
+            await _create(client, missing)
     finally:
-        await admin.close()
+        await client.close()
 
 
 _TOPIC_ALREADY_EXISTS = 36
+_DENIED = (errors.TopicAuthorizationFailedError.errno, errors.ClusterAuthorizationFailedError.errno)
 
 
 async def _create(admin: AIOKafkaAdminClient, topics: Iterable[NewTopic]) -> None:
     response = await admin.create_topics(list(topics))
     # Another service may have created some at the same moment: that is the goal.
     failed = [e for e in response.topic_errors if e[1] not in (0, _TOPIC_ALREADY_EXISTS)]
+    denied = [e[0] for e in failed if e[1] in _DENIED]
+    if denied:
+        why = errors.for_code(failed[0][1]).message
+        raise KafkaRefused(
+            f"the broker refused to create {', '.join(denied)} ({why}): "
+            "grant this client Create on them, or create them beforehand"
+        )
     if failed:
         raise KafkaUnavailable(f"the broker refused to create topics: {failed}")
 

@@ -17,7 +17,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from hookline.core import metrics
+from hookline.core import kafka, metrics
 from hookline.core.config import SettingError, Settings
 
 log = logging.getLogger(__name__)
@@ -322,7 +322,7 @@ async def serve(app: web.Application, settings: Settings) -> web.AppRunner:
 def run(main: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
     """Run ``main(settings, stopping)`` on uvloop until SIGTERM or SIGINT sets ``stopping``."""
     settings = load_settings()
-    setup_logging(settings.log_level, secrets=[settings.admin_token])
+    setup_logging(settings.log_level, secrets=secret_values(settings))
 
     async def runner() -> None:
         stopping = asyncio.Event()
@@ -331,4 +331,36 @@ def run(main: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
             loop.add_signal_handler(sig, stopping.set)
         await main(settings, stopping)
 
-    uvloop.run(runner())
+    with refusal_ends_the_process():
+        uvloop.run(runner())
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """The settings' secrets, masked in every log line wherever they appear."""
+    return [
+        settings.admin_token,
+        settings.kafka_sasl_password,
+        settings.kafka_ssl_key_password,
+    ]
+
+
+def check_kafka(settings: Settings) -> None:
+    """Before a service whose clients start elsewhere (the router's Faust worker): fail
+    at once, in one line, when the broker refuses these settings."""
+    loop = asyncio.new_event_loop()
+    try:
+        with refusal_ends_the_process():
+            loop.run_until_complete(kafka.check_access(settings))
+    finally:
+        loop.close()
+
+
+@contextlib.contextmanager
+def refusal_ends_the_process() -> Iterator[None]:
+    """A refused connection or a bad TLS file: one line on stderr and exit 1, no traceback."""
+    try:
+        yield
+    except (kafka.KafkaRefused, SettingError) as exc:
+        log.error("%s", exc)
+        print(f"hookline: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc

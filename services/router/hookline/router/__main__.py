@@ -11,7 +11,8 @@ from hookline.router.app import create_app
 
 def main() -> None:
     settings = service.load_settings()
-    service.setup_logging(settings.log_level)
+    service.setup_logging(settings.log_level, secrets=service.secret_values(settings))
+    service.check_kafka(settings)  # Faust's clients would only log a refusal, and retry
     uvloop.install()
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)

@@ -35,6 +35,7 @@ from hookline.core import metrics, service, topics
 from hookline.core.config import Settings
 from hookline.core.feed import CatalogFeed, SubscriptionFeed, TopicFeed
 from hookline.core.kafka import ensure_topics
+from hookline.core.kafka_auth import ssl_context
 from hookline.core.messages import Delivery, RoutedBatch
 from hookline.core.subscriptions import SubscriptionIndex
 from hookline.router.fence import CoveringFence
@@ -80,6 +81,22 @@ def batch_items_topic(settings: Settings) -> str:
     return f"{settings.topic_prefix}.router.batch-items"
 
 
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """The Kafka security settings as Faust's credentials, with the TLS context every
+    other client uses (``hookline.core.kafka_auth``); None for PLAINTEXT."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return faust.SSLCredentials(ssl_context(settings))
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password,
+        mechanism=settings.kafka_sasl_mechanism,
+        ssl_context=ssl_context(settings) if protocol == "SASL_SSL" else None,
+    )
+
+
 def create_app(settings: Settings) -> faust.App:
     app_id = f"{settings.topic_prefix}-router"
     # Faust makes a data directory even without tables; not in the working directory.
@@ -91,6 +108,7 @@ def create_app(settings: Settings) -> faust.App:
         app_id,
         datadir=datadir,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=broker_credentials(settings),
         web_host=settings.http_host,
         web_port=settings.http_port,
         store="memory://",

@@ -22,9 +22,10 @@ import logging
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 
+from hookline.core import kafka
 from hookline.core.config import Settings
 from hookline.core.feed import TopicFeed
 from hookline.core.kafka import KafkaUnavailable
@@ -126,7 +127,7 @@ class RoutedFeed(TopicFeed):
 
 async def ensure_routed_topic(settings: Settings, window_s: float) -> None:
     """Create the topic if it is missing; it keeps records for two windows."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
         topic = NewTopic(
