@@ -104,7 +104,7 @@ def test_a_secret_given_twice_or_unreadable_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingError, match="HOOKLINE_DATABASE_URL and HOOKLINE_DATABASE_URL_FILE"):
         Settings.from_env(both)
     missing = {"HOOKLINE_ADMIN_TOKEN_FILE": str(tmp_path / "none")}
-    with pytest.raises(SettingError, match="HOOKLINE_ADMIN_TOKEN_FILE=.*cannot read it"):
+    with pytest.raises(SettingError, match=r"HOOKLINE_ADMIN_TOKEN_FILE=.*cannot read it"):
         Settings.from_env(missing)
     assert Settings.from_env({"HOOKLINE_DATABASE_URL_FILE": str(given)}).database_url == (
         "postgresql://x"

@@ -64,9 +64,10 @@ def test_no_client_is_made_outside_the_factory() -> None:
         if made.search(path.read_text()) and path.relative_to(ROOT) not in allowed
     ]
     assert found == []
-    assert "broker_credentials=broker_credentials(settings)" in (
-        ROOT / "services/router/hookline/router/app.py"
-    ).read_text()
+    assert (
+        "broker_credentials=broker_credentials(settings)"
+        in (ROOT / "services/router/hookline/router/app.py").read_text()
+    )
 
 
 @pytest.mark.parametrize(
