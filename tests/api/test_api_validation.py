@@ -430,6 +430,7 @@ def test_subscription_masks_secrets() -> None:
         "targetUrl": "https://bob:****@example.com/hook",
         "fields": "id",
         "format": "default",
+        "dialect": "tripletex",
         "status": "ACTIVE",
         "authHeaderName": "X-Api-Key",
         "authHeaderValue": "****",

@@ -1,7 +1,8 @@
 """Every request example of the source documents (/work/shared/seeds), sent to Hookline.
 
-Tripletex's paths are Hookline's, so its requests go as written. The others are
-adapted to Hookline's paths and field names (docs/api.md has the table):
+Tripletex's paths are Hookline's, so its requests go as written. The others' go as
+written to their own paths in test_api_dialect_seeds.py; here they are adapted to the
+native paths and field names (docs/api.md has the table):
 Orderspace's ``{"webhook": {"endpoint", "events"}}`` and Booqable's
 ``{"data": {"attributes": {"url", "events"}}}`` become ``{"targetUrl", "events"}``,
 ShareActor's ``{"endpoint", "event_type"}`` becomes ``{"targetUrl", "event"}``;
@@ -39,6 +40,7 @@ SUBSCRIPTION_KEYS = {
     "targetUrl",
     "fields",
     "format",
+    "dialect",
     "status",
     "authHeaderName",
     "authHeaderValue",
@@ -53,6 +55,7 @@ def assert_subscription(value: dict[str, Any], api: Api) -> None:
     assert set(value) == SUBSCRIPTION_KEYS
     assert isinstance(value["id"], int) and isinstance(value["version"], int)
     assert value["url"] == f"{api.base}{BASE}/{value['id']}"
+    assert value["dialect"] == "tripletex"  # made here, through the native API
     assert value["status"] in ("ACTIVE", "DISABLED", "DISABLED_TOO_MANY_ERRORS", "DISABLED_GONE")
     assert value["secret"].startswith("whsec_")
     assert ISO.match(value["createdAt"]) and ISO.match(value["updatedAt"])

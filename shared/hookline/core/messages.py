@@ -337,6 +337,8 @@ class SubscriptionRecord(_Message):
     # After a secret rotation the old secret signs beside the new one until then.
     previous_secret: str | None = None
     previous_secret_expires_at: float | None = None
+    # Whose delivery envelope and signature header (hookline.core.dialects).
+    dialect: str = "tripletex"
 
     def key(self) -> bytes:
         return str(self.id).encode()

@@ -56,6 +56,7 @@ def subscription(
         "targetUrl": mask_url(r.target_url),
         "fields": r.fields,
         "format": r.format,
+        "dialect": r.dialect,
         "status": r.status,
         "authHeaderName": r.auth_header_name,
         "authHeaderValue": MASK if r.auth_header_value else None,

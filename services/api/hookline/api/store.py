@@ -17,9 +17,10 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from hookline.api.errors import Conflict, NotFound
+from hookline.api.errors import Conflict, NotFound, Unprocessable
 from hookline.api.listing import PARAM, ListQuery
-from hookline.api.validation import SubscriptionInput
+from hookline.api.validation import SubscriptionInput, format_problem
+from hookline.core.dialects import TRIPLETEX, formats_of, settle_format
 from hookline.core.messages import SubscriptionRecord
 from hookline.core.signing import generate_secret
 from hookline.core.subscriptions import ACTIVE
@@ -28,15 +29,15 @@ _COLUMNS = (
     "id, tenant_id, version, events, target_url, fields, format, status, auth_header_name,"
     " auth_header_value, secret, extract(epoch from created_at) AS created_at,"
     " extract(epoch from updated_at) AS updated_at, deleted, previous_secret,"
-    " extract(epoch from previous_secret_expires_at) AS previous_secret_expires_at"
+    " extract(epoch from previous_secret_expires_at) AS previous_secret_expires_at, dialect"
 )
 
 UPSERT = """
 INSERT INTO subscriptions (id, tenant_id, version, events, target_url, fields, format, status,
     auth_header_name, auth_header_value, secret, created_at, updated_at, deleted,
-    previous_secret, previous_secret_expires_at)
+    previous_secret, previous_secret_expires_at, dialect)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), to_timestamp($13), $14,
-    $15, to_timestamp($16))
+    $15, to_timestamp($16), $17)
 ON CONFLICT (id) DO UPDATE SET
     tenant_id = EXCLUDED.tenant_id, version = EXCLUDED.version, events = EXCLUDED.events,
     target_url = EXCLUDED.target_url, fields = EXCLUDED.fields, format = EXCLUDED.format,
@@ -44,7 +45,7 @@ ON CONFLICT (id) DO UPDATE SET
     auth_header_value = EXCLUDED.auth_header_value, secret = EXCLUDED.secret,
     created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted,
     previous_secret = EXCLUDED.previous_secret,
-    previous_secret_expires_at = EXCLUDED.previous_secret_expires_at
+    previous_secret_expires_at = EXCLUDED.previous_secret_expires_at, dialect = EXCLUDED.dialect
 WHERE subscriptions.version < EXCLUDED.version
 """
 
@@ -67,6 +68,7 @@ def upsert_args(r: SubscriptionRecord) -> tuple[Any, ...]:
         r.deleted,
         r.previous_secret,
         r.previous_secret_expires_at,
+        r.dialect,
     )
 
 
@@ -88,6 +90,7 @@ def from_row(row: asyncpg.Record) -> SubscriptionRecord:
         deleted=row["deleted"],
         previous_secret=row["previous_secret"],
         previous_secret_expires_at=_epoch_or_none(row["previous_secret_expires_at"]),
+        dialect=row["dialect"],
     )
 
 
@@ -103,7 +106,9 @@ class SubscriptionStore:
 
     async def create(self, tenant: int, data: SubscriptionInput) -> SubscriptionRecord:
         assert data.events is not None and data.target_url is not None
-        now = time.time()
+        # Milliseconds, what answers show: ids derived from the creation time (a
+        # ShareActor ObjectId) then read the same from memory, the topic and the table.
+        now = round(time.time(), 3)
         async with self._pool.acquire() as conn:
             new_id = await conn.fetchval("SELECT nextval('subscription_ids')")
             record = SubscriptionRecord(
@@ -117,7 +122,8 @@ class SubscriptionStore:
                 created_at=now,
                 updated_at=now,
                 fields=data.fields,
-                format=data.format or "default",
+                format=data.format or formats_of(data.dialect or TRIPLETEX)[0],
+                dialect=data.dialect or TRIPLETEX,
                 auth_header_name=data.auth_header_name,
                 auth_header_value=data.auth_header_value,
             )
@@ -146,6 +152,8 @@ class SubscriptionStore:
                     f" {data.version}: read it again and repeat your change"
                 )
             record = apply_input(current, data)
+            if record.format not in formats_of(record.dialect):
+                raise Unprocessable.fields({"format": format_problem(record.dialect)})
             await self._write(conn, record)
         return record
 
@@ -231,6 +239,9 @@ def apply_input(current: SubscriptionRecord, data: SubscriptionInput) -> Subscri
         changes["fields"] = data.fields
     if data.format is not None:
         changes["format"] = data.format
+    if data.dialect is not None:
+        changes["dialect"] = data.dialect
+        changes["format"] = settle_format(data.dialect, data.format, current.format)
     if data.auth_given:
         changes["auth_header_name"] = data.auth_header_name
         changes["auth_header_value"] = data.auth_header_value

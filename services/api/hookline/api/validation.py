@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from hookline.api.errors import Unprocessable
 from hookline.core.catalog import EVENT_NAME
+from hookline.core.dialects import DIALECTS, formats_of, settle_format
 from hookline.core.fields import FieldsSyntaxError, parse_fields
 from hookline.core.ssrf import check_target_url
 from hookline.core.subscriptions import ACTIVE, DISABLED
@@ -64,6 +65,7 @@ class SubscriptionInput:
     auth_given: bool = False
     status: str | None = None
     version: int | None = None
+    dialect: str | None = None
 
 
 class _Problems:
@@ -120,6 +122,9 @@ def _parse(
     elif fields:
         _check_fields(fields, problems)
     fmt = _choice(data, "format", FORMATS, problems)
+    dialect = _choice(data, "dialect", DIALECTS, problems)
+    if dialect is not None and fmt is not None and settle_format(dialect, fmt, None) is None:
+        problems.add("format", format_problem(dialect))
     status = _choice(data, "status", (ACTIVE, DISABLED), problems) if allow_status else None
     version = _optional(data, "version", int, problems, "a whole number")
     name = _optional(data, "authHeaderName", str, problems, "a string")
@@ -137,7 +142,12 @@ def _parse(
         auth_given="authHeaderName" in data or "authHeaderValue" in data,
         status=status,
         version=version,
+        dialect=dialect,
     )
+
+
+def format_problem(dialect: str) -> str:
+    return f"a {dialect} subscription is delivered in format {' or '.join(formats_of(dialect))}"
 
 
 def _optional(data: dict[str, Any], key: str, kind: type, problems: _Problems, what: str) -> Any:

@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
 
+from hookline.core import envelopes
+from hookline.core.dialects import TRIPLETEX
 from hookline.core.messages import Delivery, SubscriptionRecord
 from hookline.core.signing import webhook_headers
 from hookline.deliverer import batching
@@ -38,6 +40,13 @@ def body_of(delivery: Delivery) -> bytes:
             "value": delivery.payload,
         }
     )
+
+
+def body_for(sub: SubscriptionRecord, delivery: Delivery) -> bytes:
+    """The body in the envelope of the subscription's dialect, as it is now."""
+    if sub.dialect == TRIPLETEX:
+        return body_of(delivery)
+    return envelopes.body(sub, delivery)
 
 
 @functools.lru_cache(maxsize=4096)  # pure, and asked once per request
@@ -73,6 +82,8 @@ def build(
         "user-agent": "Hookline/0.1",
         **webhook_headers(secrets, delivery.delivery_id, now, body),
     }
+    if sub.dialect != TRIPLETEX:
+        headers.update(envelopes.dialect_headers(sub, body))
     if basic:
         headers["authorization"] = basic
     if sub.auth_header_name and sub.auth_header_value:

@@ -191,9 +191,8 @@ class Deliverer:
     async def _deliver(self, sub: SubscriptionRecord, delivery: Delivery) -> None:
         assert self.http is not None
         now = time.time()
-        req = request.build(
-            sub, delivery, request.body_of(delivery), int(now), request.signing_secrets(sub, now)
-        )
+        body = request.body_for(sub, delivery)
+        req = request.build(sub, delivery, body, int(now), request.signing_secrets(sub, now))
         refused = guard.refusal(
             req.url,
             allow_http=self.settings.allow_http_targets,

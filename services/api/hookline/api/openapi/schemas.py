@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from hookline.api.listing import ATTRIBUTES, DEFAULT_COUNT, MAX_COUNT, OPERATORS, SORTABLE
 from hookline.api.openapi.kit import NULLABLE_STRING, Doc, path_param, query, ref
+from hookline.core.dialects import DIALECTS
 from hookline.core.subscriptions import STATUSES
+
+DIALECT: Doc = {
+    "type": "string",
+    "enum": list(DIALECTS),
+    "description": "Whose delivery envelope and signature header (docs/api.md, Dialects)",
+}
 
 ID = path_param("id", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}, "Subscription id")
 FIELDS = query(
@@ -58,6 +65,7 @@ SUBSCRIPTION = {
         "targetUrl": {"type": "string", "description": "A password in it is shown as ****"},
         "fields": NULLABLE_STRING,
         "format": {"type": "string", "enum": ["default", "batch"]},
+        "dialect": DIALECT,
         "status": {"type": "string", "enum": list(STATUSES)},
         "authHeaderName": NULLABLE_STRING,
         "authHeaderValue": {**NULLABLE_STRING, "description": "Always **** when set"},
@@ -75,6 +83,7 @@ WRITABLE: Doc = {
     "targetUrl": {"type": "string", "description": "https, unless the server allows http"},
     "fields": {**NULLABLE_STRING, "description": "What of the object to send"},
     "format": {"type": "string", "enum": ["default", "batch"]},
+    "dialect": DIALECT,
     "authHeaderName": NULLABLE_STRING,
     "authHeaderValue": NULLABLE_STRING,
 }
