@@ -6,7 +6,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from hookline.api import admin, dashboard, delivery, events, health, openapi, replay, subscriptions
+from hookline.api import (
+    admin,
+    dashboard,
+    delivery,
+    dialects,
+    events,
+    health,
+    openapi,
+    replay,
+    subscriptions,
+)
 from hookline.api.catalog import Catalog
 from hookline.api.context import CONTEXT, Context
 from hookline.api.errors import error_middleware
@@ -21,7 +31,8 @@ MAX_BODY = 2 * 1024 * 1024
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[metrics.http_middleware, error_middleware], client_max_size=MAX_BODY
+        middlewares=[metrics.http_middleware, error_middleware, dialects.dialect_errors],
+        client_max_size=MAX_BODY,
     )
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(admin.routes)
@@ -32,6 +43,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(dashboard.routes)
     app.router.add_routes(delivery.routes)
     app.router.add_routes(replay.routes)
+    dialects.add_routes(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         await kafka.ensure_topics(settings)

@@ -51,10 +51,14 @@ def credential(request: web.Request) -> str:
 
 
 async def tenant_of(pool: asyncpg.Pool, request: web.Request) -> Tenant:
+    return await tenant_of_key(pool, credential(request))
+
+
+async def tenant_of_key(pool: asyncpg.Pool, key: str) -> Tenant:
     row = await pool.fetchrow(
         "SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
         " WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        key_hash(credential(request)),
+        key_hash(key),
     )
     if row is None:
         raise Unauthorized("the API key is not valid or was revoked")

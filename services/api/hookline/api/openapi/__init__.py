@@ -12,6 +12,7 @@ from aiohttp import web
 
 from hookline.api import docspage
 from hookline.api.openapi.delivery import delivery_paths
+from hookline.api.openapi.dialects import DIALECT_SCHEMAS, dialect_paths
 from hookline.api.openapi.kit import Doc
 from hookline.api.openapi.paths import admin_paths, event_paths, subscription_paths
 from hookline.api.openapi.replay import replay_paths
@@ -46,13 +47,15 @@ def document() -> Doc:
             **replay_paths(),
             **event_paths(),
             **admin_paths(),
+            **dialect_paths(),
         },
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **DIALECT_SCHEMAS},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "basic": {"type": "http", "scheme": "basic"},
                 "adminToken": {"type": "http", "scheme": "bearer"},
+                "shareActorKey": {"type": "apiKey", "in": "header", "name": "X-Share-Api-Key"},
             },
         },
     }

@@ -1,0 +1,127 @@
+"""What every dialect does the same way: the native rules, in the dialect's words.
+
+A dialect view maps its body to the native one (``targetUrl``, ``event``/``events``,
+``dialect``, ``format``) and runs it through the native checks and store, so that a
+subscription made in any dialect obeys the same catalog, https and SSRF rules. The
+native problems come back as ``(field, phrase)`` pairs (``describe``) that each
+dialect puts in its own words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from hookline.api import subscriptions
+from hookline.api.auth import Tenant
+from hookline.api.context import Context
+from hookline.api.errors import BadRequest, NotFound, Unprocessable
+from hookline.api.validation import parse_create, parse_update
+from hookline.core.messages import SubscriptionRecord
+
+TARGET = "target"
+EVENTS = "events"
+OTHER = "other"
+
+_UNKNOWN = re.compile(r"unknown event type: (?P<names>.*) \(see GET /v2/event\)$")
+_NAMES = re.compile(r"event names are 'object\.verb': (?P<names>.*)$")
+_AT_MOST = re.compile(r"subscribe to at most (?P<n>\d+) event types at once$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: ``about`` is TARGET, EVENTS or OTHER (``field`` then says which),
+    ``phrase`` what is wrong, without its subject (``can't be blank``)."""
+
+    about: str
+    field: str
+    phrase: str
+
+
+def describe(native: Unprocessable) -> list[Problem]:
+    """The native checks' problems, as phrases any dialect can prefix with its name."""
+    return [_problem(d["field"], d["message"]) for d in native.details]
+
+
+def _problem(field: str, message: str) -> Problem:
+    if field == "targetUrl":
+        return Problem(TARGET, field, _target_phrase(message))
+    if field in ("event", "events"):
+        return Problem(EVENTS, field, _events_phrase(message))
+    return Problem(OTHER, field, message)
+
+
+def _target_phrase(message: str) -> str:
+    if message == "targetUrl is required":
+        return "can't be blank"
+    if message.startswith("targetUrl "):
+        return message.removeprefix("targetUrl ")
+    return f"is not allowed: {message}"
+
+
+def _events_phrase(message: str) -> str:
+    if message.startswith("give 'event'"):
+        return "can't be blank"
+    if (m := _UNKNOWN.match(message)) is not None:
+        return f"has an unknown event: {m['names']}"
+    if (m := _NAMES.match(message)) is not None:
+        return f"must be names like order.created: {m['names']}"
+    if (m := _AT_MOST.match(message)) is not None:
+        return f"can have at most {m['n']} events"
+    if "non-empty list" in message:
+        return "must be a non-empty list of event names"
+    return message
+
+
+async def create(c: Context, tenant: Tenant, native: dict[str, Any]) -> SubscriptionRecord:
+    """Create from a native body; ``Unprocessable`` with the native problems."""
+    await subscriptions._refresh_catalog(c, native)
+    data = parse_create(native, c.catalog.all(), c.policy)
+    await subscriptions._check_resolves_public(c, data)
+    return await c.store.create(tenant.id, data)
+
+
+async def update(
+    c: Context, tenant: Tenant, subscription_id: int, native: dict[str, Any]
+) -> SubscriptionRecord:
+    await subscriptions._refresh_catalog(c, native)
+    data = parse_update(native, c.catalog.all(), c.policy)
+    await subscriptions._check_resolves_public(c, data)
+    return await c.store.update(tenant.id, subscription_id, data)
+
+
+async def fetch(
+    c: Context, tenant: Tenant, subscription_id: int | None, shown: str
+) -> SubscriptionRecord:
+    """The tenant's live subscription, or a 404 that names the id as the client gave it."""
+    if subscription_id is None or not 0 < subscription_id < 2**63:
+        raise not_found(shown)
+    try:
+        return await c.store.get(tenant.id, subscription_id)
+    except NotFound as exc:
+        raise not_found(shown) from exc
+
+
+async def delete(c: Context, tenant: Tenant, record: SubscriptionRecord) -> SubscriptionRecord:
+    return await c.store.change(tenant.id, record.id, deleted=True)
+
+
+def not_found(shown: str) -> NotFound:
+    return NotFound(f"no webhook {shown[:100]!r}")
+
+
+def body_object(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest(f"the body must be a JSON object with {what}")
+    return body
+
+
+def millis(ts: float) -> int:
+    return round(ts * 1000)
+
+
+def iso_micro(ts: float) -> str:
+    """Booqable's times: ``2020-05-19T04:30:06.000000+00:00``."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
