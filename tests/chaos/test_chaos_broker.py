@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -33,64 +28,12 @@ from chaoskit import (
     wait_received,
 )
 
-from support.stack import ROOT, Stack
+from support.broker import Broker
+from support.stack import Stack
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("HOOKLINE_CHAOS"), reason="fault tests: make chaos runs them"
 )
-
-
-def free_pair() -> int:
-    """A port whose next port is free too: Kafka's listener and its controller."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no two free ports in a row")
-
-
-class Broker:
-    """A second Kafka broker, driven through deploy/local/stack.py."""
-
-    def __init__(self) -> None:
-        self.port = free_pair()
-        self.dir = ROOT / ".local" / "chaos-kafka" / secrets.token_hex(4)
-        env = {k: v for k, v in os.environ.items() if k != "HOOKLINE_KAFKA_BOOTSTRAP"}
-        self.env = {
-            **env,
-            "HOOKLINE_LOCAL_KAFKA_PORT": str(self.port),
-            "HOOKLINE_LOCAL_KAFKA_DIR": str(self.dir),
-        }
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def _stack(self, command: str) -> None:
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "deploy/local/stack.py"), command],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, f"stack.py {command}: {done.stderr}"
-
-    def start(self) -> None:
-        self._stack("kafka")
-
-    def stop(self) -> None:
-        self._stack("kafka-down")
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
