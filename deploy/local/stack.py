@@ -15,6 +15,13 @@ PostgreSQL from Debian's packages (installed when missing). Everything lives und
 ``HOOKLINE_LOCAL_KAFKA_DIR`` run a second broker beside the usual one, with its own
 data, config, log and pid file in that directory (the jars stay shared): the fault
 tests stop and restart such a broker without disturbing anyone else's.
+Such a broker can listen securely, as the tests of the Kafka security settings need:
+``HOOKLINE_LOCAL_KAFKA_PROTOCOL`` (``SASL_SSL`` or ``SSL``; default ``PLAINTEXT``) for
+its listener, ``HOOKLINE_LOCAL_KAFKA_TLS_DIR`` holding ``broker.p12`` (its key and
+certificate; the password in ``broker.p12.password``) and ``ca.pem`` (the CAs it trusts
+for client certificates), ``HOOKLINE_LOCAL_KAFKA_SCRAM_USERS`` (``user=password,...``,
+SCRAM-SHA-256 and -512; the first is the broker's own), and
+``HOOKLINE_LOCAL_KAFKA_MTLS_PORT``, a second listener that requires a client certificate.
 Standard library only, so it runs before anything else is installed.
 """
 
@@ -142,6 +149,80 @@ def kafka_libs() -> Path:
     return libs
 
 
+KAFKA_PROTOCOL = os.environ.get("HOOKLINE_LOCAL_KAFKA_PROTOCOL", "PLAINTEXT").upper()
+KAFKA_TLS_DIR = Path(os.environ.get("HOOKLINE_LOCAL_KAFKA_TLS_DIR", str(KAFKA_DIR / "tls")))
+KAFKA_MTLS_PORT = os.environ.get("HOOKLINE_LOCAL_KAFKA_MTLS_PORT", "")
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def scram_users() -> list[tuple[str, str]]:
+    raw = os.environ.get("HOOKLINE_LOCAL_KAFKA_SCRAM_USERS", "")
+    return [tuple(u.split("=", 1)) for u in raw.split(",") if u]  # type: ignore[misc]
+
+
+def listener_config() -> list[str]:
+    """The client listeners: PLAINTEXT, or SASL_SSL / SSL with TLS files, plus an mTLS one."""
+    controller = KAFKA_PORT + 1
+    listeners = [(KAFKA_PROTOCOL, KAFKA_PORT)]
+    if KAFKA_MTLS_PORT:
+        listeners.append(("MTLS", int(KAFKA_MTLS_PORT)))
+    names = ",".join(f"{n}://127.0.0.1:{p}" for n, p in listeners)
+    protocols = ",".join(f"{n}:{'SSL' if n == 'MTLS' else n}" for n, _ in listeners)
+    lines = [
+        f"listeners={names},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners={names}",
+        f"listener.security.protocol.map=CONTROLLER:PLAINTEXT,{protocols}",
+        f"inter.broker.listener.name={KAFKA_PROTOCOL}",
+    ]
+    if KAFKA_PROTOCOL != "PLAINTEXT" or KAFKA_MTLS_PORT:
+        lines += tls_config()
+    if KAFKA_PROTOCOL.startswith("SASL_"):
+        lines += sasl_config()
+    return lines
+
+
+def tls_config() -> list[str]:
+    password = (KAFKA_TLS_DIR / "broker.p12.password").read_text().strip()
+    return [
+        "ssl.keystore.type=PKCS12",
+        f"ssl.keystore.location={KAFKA_TLS_DIR / 'broker.p12'}",
+        f"ssl.keystore.password={password}",
+        f"ssl.key.password={password}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={KAFKA_TLS_DIR / 'ca.pem'}",
+        "listener.name.mtls.ssl.client.auth=required",
+    ]
+
+
+def sasl_config() -> list[str]:
+    users = scram_users()
+    if not users:
+        raise StackError("a SASL listener needs HOOKLINE_LOCAL_KAFKA_SCRAM_USERS")
+    broker, password = users[0]
+    listener = KAFKA_PROTOCOL.lower()
+    login = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    lines = [
+        f"sasl.enabled.mechanisms={','.join(SCRAM_MECHANISMS)}",
+        "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+    ]
+    lines += [
+        f"listener.name.{listener}.{m.lower()}.sasl.jaas.config={login} required "
+        f'username="{broker}" password="{password}";'
+        for m in SCRAM_MECHANISMS
+    ]
+    return lines
+
+
+def scram_arguments() -> list[str]:
+    """``kafka-storage format --add-scram``: the users exist from the first start on."""
+    return [
+        arg
+        for name, password in scram_users()
+        for m in SCRAM_MECHANISMS
+        for arg in ("--add-scram", f"{m}=[name={name},password={password}]")
+    ]
+
+
 def kafka_config(data: Path) -> str:
     controller = KAFKA_PORT + 1
     return "\n".join(
@@ -149,11 +230,8 @@ def kafka_config(data: Path) -> str:
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{controller}",
-            f"listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{controller}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}",
+            *listener_config(),
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={data}",
             "num.partitions=4",
             "offsets.topic.replication.factor=1",
@@ -214,7 +292,16 @@ def start_kafka() -> str:
         cluster_id = kafka_cluster_id()
         say(f"formatting Kafka storage (cluster id {cluster_id})")
         done = subprocess.run(
-            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+            [
+                *java,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+                *scram_arguments(),
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -31,14 +31,17 @@ def free_pair() -> int:
 class Broker:
     """A second Kafka broker, driven through deploy/local/stack.py."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "chaos-kafka", **listener: str) -> None:
+        """``listener``: stack.py's ``HOOKLINE_LOCAL_KAFKA_*`` listener settings, by their
+        last part in lower case (``protocol="SASL_SSL"``, ``tls_dir=...``)."""
         self.port = free_pair()
-        self.dir = ROOT / ".local" / "chaos-kafka" / secrets.token_hex(4)
+        self.dir = ROOT / ".local" / kind / secrets.token_hex(4)
         env = {k: v for k, v in os.environ.items() if k != "HOOKLINE_KAFKA_BOOTSTRAP"}
         self.env = {
             **env,
             "HOOKLINE_LOCAL_KAFKA_PORT": str(self.port),
             "HOOKLINE_LOCAL_KAFKA_DIR": str(self.dir),
+            **{f"HOOKLINE_LOCAL_KAFKA_{k.upper()}": v for k, v in listener.items()},
         }
 
     @property

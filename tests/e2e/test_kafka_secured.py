@@ -1,0 +1,196 @@
+"""Hookline on a secured Kafka: a broker of this module's own (the same jars, started by
+deploy/local/stack.py on free ports) with a SASL_SSL listener, SCRAM users and a CA made
+at test time, and a second listener that requires a client certificate (mutual TLS).
+
+The delivery path runs end to end over SASL_SSL; a wrong password, an untrusted
+certificate and a missing client certificate each stop a service at start, at once, with
+one line that names the setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+import pytest_asyncio
+
+from hookline.core import kafka
+from hookline.core.config import Settings
+from support import stack as support_stack
+from support.broker import Broker
+from support.client import Api
+from support.database import own_database
+from support.receiver import Receiver
+from support.stack import ROOT, Stack, free_port
+from support.tls import TlsFiles, make_tls
+
+PASSWORD = secrets.token_urlsafe(12)
+REFUSAL_WITHIN_S = 20.0  # far below the 60 s a service waits for a broker that is not up
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[tuple[Broker, TlsFiles]]:
+    own = Broker(
+        "secured-kafka",
+        protocol="SASL_SSL",
+        scram_users=f"admin={secrets.token_urlsafe(12)},hookline={PASSWORD}",
+        mtls_port=str(free_port()),
+    )
+    tls = make_tls(own.dir / "tls")
+    own.start()
+    try:
+        yield own, tls
+    finally:
+        own.remove()
+
+
+@pytest.fixture(scope="module")
+def sasl_env(broker: tuple[Broker, TlsFiles]) -> dict[str, str]:
+    own, tls = broker
+    password_file = tls.dir / "hookline.password"
+    password_file.write_text(PASSWORD + "\n")  # as a Kubernetes Secret is mounted
+    return {
+        "HOOKLINE_KAFKA_BOOTSTRAP": own.bootstrap,
+        "HOOKLINE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "HOOKLINE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "HOOKLINE_KAFKA_SASL_USERNAME": "hookline",
+        "HOOKLINE_KAFKA_SASL_PASSWORD_FILE": str(password_file),
+        "HOOKLINE_KAFKA_SSL_CA_FILE": str(tls.ca),
+    }
+
+
+def mtls_env(broker: tuple[Broker, TlsFiles]) -> dict[str, str]:
+    own, tls = broker
+    return {
+        "HOOKLINE_KAFKA_BOOTSTRAP": f"127.0.0.1:{own.env['HOOKLINE_LOCAL_KAFKA_MTLS_PORT']}",
+        "HOOKLINE_KAFKA_SECURITY_PROTOCOL": "SSL",
+        "HOOKLINE_KAFKA_SSL_CA_FILE": str(tls.ca),
+        "HOOKLINE_KAFKA_SSL_CERT_FILE": str(tls.client_cert),
+        "HOOKLINE_KAFKA_SSL_KEY_FILE": str(tls.client_key),
+    }
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def secured(infra: dict[str, str], sasl_env: dict[str, str]) -> AsyncIterator[Stack]:
+    async with own_database(infra["HOOKLINE_DATABASE_URL"], "hookline_secured") as db_url:
+        env = {**support_stack.test_settings(infra, db_url), **sasl_env}
+        stack = Stack(env)
+        logs = ROOT / ".local" / "test-logs" / env["HOOKLINE_TOPIC_PREFIX"]
+        env["APP_DATADIR"] = str(logs / "router-data")
+        try:
+            await asyncio.to_thread(stack.start, logs)
+            yield stack
+        finally:
+            await asyncio.to_thread(stack.stop)
+
+
+async def test_a_delivery_flows_end_to_end_over_sasl_ssl(
+    secured: Stack, http: aiohttp.ClientSession, receiver: Receiver
+) -> None:
+    admin = Api(secured.api_url, http, secured.admin_token)
+    status, made = await admin.call("POST", "/v2/admin/tenants", {"name": "secured"})
+    assert status == 201, made
+    tenant = admin.as_key(made["value"]["apiKey"])
+    body = {"event": "product.create", "targetUrl": f"{receiver.url}/secured"}
+    status, sub = await tenant.call("POST", "/v2/event/subscription", body)
+    assert status == 201, sub
+    value = {"id": 7, "name": "over TLS"}
+    deadline = time.monotonic() + 30
+    while not receiver.received and time.monotonic() < deadline:
+        # The router may take a moment to see the new subscription: publish until it does.
+        status, _ = await tenant.call(
+            "POST", "/v2/event/publish", {"event": "product.create", "id": 7, "value": value}
+        )
+        assert status == 202
+        await asyncio.sleep(1)
+    got = await receiver.wait_for(1, timeout_s=5)
+    assert got[0].path == "/secured"
+    assert orjson.loads(got[0].body)["value"] == value
+
+
+def start_refused(env: dict[str, str], module: str) -> tuple[int, str, float]:
+    """Start a service that the broker will refuse; its exit code, stderr and time taken."""
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", module],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}, **env},
+        capture_output=True,
+        text=True,
+        timeout=REFUSAL_WITHIN_S + 30,
+        cwd=ROOT,
+        check=False,
+    )
+    return done.returncode, done.stderr.strip(), time.monotonic() - began
+
+
+def one_line(stderr: str) -> str:
+    assert "\n" not in stderr, stderr
+    assert "Traceback" not in stderr
+    return stderr
+
+
+@pytest.mark.parametrize("module", ["hookline.deliverer", "hookline.router"])
+def test_a_wrong_password_stops_a_service_at_once_naming_the_setting(
+    sasl_env: dict[str, str], tmp_path: Path, module: str
+) -> None:
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-password")
+    env = {**sasl_env, "HOOKLINE_KAFKA_SASL_PASSWORD_FILE": str(wrong)}
+    code, stderr, took = start_refused({**env, "HOOKLINE_HTTP_PORT": str(free_port())}, module)
+    assert code == 1
+    line = one_line(stderr)
+    assert "HOOKLINE_KAFKA_SASL_PASSWORD" in line
+    assert "user 'hookline' (SCRAM-SHA-512)" in line
+    assert "Authentication failed" in line  # the broker's own words
+    assert "not-the-password" not in line
+    assert took < REFUSAL_WITHIN_S
+
+
+def test_an_untrusted_broker_certificate_stops_a_service_naming_the_ca_setting(
+    sasl_env: dict[str, str], broker: tuple[Broker, TlsFiles]
+) -> None:
+    env = {**sasl_env, "HOOKLINE_KAFKA_SSL_CA_FILE": str(broker[1].other_ca)}
+    code, stderr, took = start_refused(env, "hookline.api")
+    assert code == 1
+    line = one_line(stderr)
+    assert "HOOKLINE_KAFKA_SSL_CA_FILE: the broker's certificate is not trusted" in line
+    assert took < REFUSAL_WITHIN_S
+
+
+async def test_mutual_tls_clients_produce_and_consume(broker: tuple[Broker, TlsFiles]) -> None:
+    settings = Settings.from_env(mtls_env(broker))
+    await kafka.check_access(settings, timeout_s=10)
+    topic = f"hltest-mtls-{secrets.token_hex(3)}"
+    producer = kafka.producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"over mutual TLS")
+    finally:
+        await producer.stop()
+    consumer = kafka.consumer(settings, topic, group=None)
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), 20)
+        assert record.value == b"over mutual TLS"
+    finally:
+        await consumer.stop()
+
+
+async def test_without_a_client_certificate_the_mtls_listener_refuses_naming_it(
+    broker: tuple[Broker, TlsFiles],
+) -> None:
+    env = mtls_env(broker)
+    del env["HOOKLINE_KAFKA_SSL_CERT_FILE"], env["HOOKLINE_KAFKA_SSL_KEY_FILE"]
+    began = time.monotonic()
+    with pytest.raises(kafka.KafkaRefused, match="HOOKLINE_KAFKA_SSL_CERT_FILE"):
+        await kafka.check_access(Settings.from_env(env), timeout_s=10)
+    assert time.monotonic() - began < REFUSAL_WITHIN_S
