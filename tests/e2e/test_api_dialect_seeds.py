@@ -450,3 +450,70 @@ async def test_unknown_methods_answer_in_the_dialects_shape(tenant: Api, path: s
     status, answer = await tenant.call("PATCH", path, {})
     assert status == 405
     assert "message" in answer or "_error" in answer or "errors" in answer
+
+
+# --- every dialect: tenant isolation and ids of the wrong shape ---------------------------
+
+
+async def _made_in_each_dialect(api: Api) -> dict[str, str]:
+    """The path of one webhook made in each dialect."""
+    status, os_ = await api.call("POST", "/v1/webhooks", OS_CREATE)
+    assert status == 200, os_
+    status, sa = await api.call(
+        "POST", "/webhooks", {"endpoint": "https://example.com/sa", "event_type": "order.created"}
+    )
+    assert status == 200, sa
+    bq = await booqable_create(api)
+    return {
+        "orderspace": f"/v1/webhooks/{os_['webhook']['id']}",
+        "shareactor": f"/webhooks/{sa['_id']['$oid']}",
+        "booqable": f"{BQ}/{bq['id']}",
+    }
+
+
+BODIES = {
+    "orderspace": {"webhook": {"events": ["order.updated"]}},
+    "shareactor": {"endpoint": "https://example.com/x"},
+    "booqable": {
+        "data": {"type": "webhook_endpoints", "attributes": {"events": ["order.updated"]}}
+    },
+}
+ERROR_SHAPES = {
+    "orderspace": {"message"},
+    "shareactor": {"_status", "_error"},
+    "booqable": {"errors"},
+}
+
+
+async def test_another_tenants_webhooks_are_404_in_every_dialect(tenant: Api, admin: Api) -> None:
+    paths = await _made_in_each_dialect(tenant)
+    status, other = await admin.call(
+        "POST", "/v2/admin/tenants", {"name": f"x-{secrets.token_hex(3)}"}
+    )
+    stranger = admin.as_key(other["value"]["apiKey"])
+    for dialect, path in paths.items():
+        body = BODIES[dialect]
+        if dialect == "booqable":
+            body = {"data": {**body["data"], "id": path.rsplit("/", 1)[1]}}  # type: ignore[dict-item]
+        for method, sent in (("GET", None), ("PUT", body), ("DELETE", None)):
+            status, answer = await stranger.call(method, path, sent)
+            assert status == 404, (dialect, method, answer)
+            assert set(answer) >= ERROR_SHAPES[dialect], (dialect, answer)
+    assert (await stranger.call("GET", "/v1/webhooks"))[1] == {"webhooks": []}
+    assert (await stranger.call("GET", "/webhooks"))[1] == []
+    assert (await stranger.call("GET", BQ))[1] == {"data": [], "meta": {}}
+    # The owner still has all three, untouched.
+    for path in paths.values():
+        assert (await tenant.call("GET", path))[0] == 200
+
+
+async def test_ids_of_other_shapes_are_404_in_every_dialect(tenant: Api) -> None:
+    paths = await _made_in_each_dialect(tenant)
+    ids = {d: p.rsplit("/", 1)[1] for d, p in paths.items()}
+    bases = {"orderspace": "/v1/webhooks", "shareactor": "/webhooks", "booqable": BQ}
+    for dialect, base in bases.items():
+        foreign = [v for d, v in ids.items() if d != dialect]
+        for bad in [*foreign, "1", "%00", "x" * 300, str(uuid.uuid4()), "wh_00000000"]:
+            status, answer = await tenant.call("GET", f"{base}/{bad}")
+            assert status == 404, (dialect, bad, answer)
+            assert set(answer) >= ERROR_SHAPES[dialect], (dialect, bad, answer)

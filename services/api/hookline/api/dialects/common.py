@@ -65,7 +65,8 @@ def _events_phrase(message: str) -> str:
     if message.startswith("give 'event'"):
         return "can't be blank"
     if (m := _UNKNOWN.match(message)) is not None:
-        return f"has an unknown event: {m['names']}"
+        what = "unknown events" if "," in m["names"] else "an unknown event"
+        return f"has {what}: {m['names']} (see GET /v2/event)"
     if (m := _NAMES.match(message)) is not None:
         return f"must be names like order.created: {m['names']}"
     if (m := _AT_MOST.match(message)) is not None:

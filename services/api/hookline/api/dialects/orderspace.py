@@ -58,7 +58,8 @@ def native_body(body: Any, *, create: bool) -> dict[str, Any]:
     if endpoint is not None or create:
         native["targetUrl"] = endpoint
     if "events" in webhook or create:
-        native["events"] = webhook.get("events")
+        events = webhook.get("events")
+        native["events"] = None if events == [] and create else events
     if create:
         native["dialect"] = ORDERSPACE
     return native

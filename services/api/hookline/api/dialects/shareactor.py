@@ -85,7 +85,8 @@ def native_body(body: Any, *, create: bool) -> dict[str, Any]:
             None if isinstance(endpoint, str) and not endpoint.strip() else endpoint
         )
     if "event_type" in given or create:
-        native["event"] = given.get("event_type")
+        event_type = given.get("event_type")
+        native["event"] = None if event_type == "" and create else event_type
     if create:
         native["dialect"] = SHAREACTOR
     return native
@@ -122,7 +123,7 @@ def parse_sort(text: str) -> str:
         item = raw.strip()
         name = item.lstrip("+-").strip()
         if name not in SORTABLE:
-            raise _bad_param("sort", f"cannot sort by {name!r}: use {', '.join(SORTABLE)}")
+            raise _bad_param("sort", f"cannot sort by {name[:100]!r}: use {', '.join(SORTABLE)}")
         if SORTABLE[name] not in seen:
             seen.add(SORTABLE[name])
             terms.append(f"{SORTABLE[name]} {'DESC' if item.startswith('-') else 'ASC'}")
