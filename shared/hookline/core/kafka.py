@@ -35,13 +35,20 @@ class KafkaRefused(KafkaUnavailable):
 
 
 def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
-    """A producer that waits for every in-sync replica (``acks=all``) and never duplicates."""
+    """A producer that waits for every in-sync replica (``acks=all``) and never duplicates.
+
+    No linger: aiokafka keeps one produce request in flight per broker, and every
+    message handed over while it is in flight goes out together in the next one. So
+    a lone message leaves at once, and under load the batches grow by themselves
+    (a group commit: one ``acks=all`` round trip for every message waiting), where
+    a linger made every message wait 5 ms, busy or idle.
+    """
     options: dict[str, object] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         **client_options(settings),
         "acks": "all",
         "enable_idempotence": True,
-        "linger_ms": 5,
+        "linger_ms": 0,
         "max_batch_size": 256 * 1024,
         "compression_type": None,
     }

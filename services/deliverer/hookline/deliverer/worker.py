@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "deliverer"
 QUEUED_PER_REQUEST = 4
+ATTEMPT_LINGER_MS = 5
 
 
 class Deliverer:
@@ -70,7 +71,9 @@ class Deliverer:
         await self.feed.start()
         await self.catalog.start()
         await self.order.start()
-        self.producer = kafka.producer(self.settings)
+        # A delivery's attempt record is not on the way to the receiver: lingering 5 ms
+        # lets the records of deliveries answered close together share a request.
+        self.producer = kafka.producer(self.settings, linger_ms=ATTEMPT_LINGER_MS)
         await self.producer.start()
         connector = aiohttp.TCPConnector(
             limit=self.settings.max_in_flight,
