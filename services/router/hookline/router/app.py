@@ -24,11 +24,12 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Coroutine, Hashable, Mapping
+from collections.abc import Coroutine, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import faust
+from faust.types import EventT
 from mode import Service
 
 from hookline.core import metrics, service, topics
@@ -39,17 +40,20 @@ from hookline.core.kafka_auth import ssl_context
 from hookline.core.messages import Delivery, RoutedBatch
 from hookline.core.subscriptions import SubscriptionIndex
 from hookline.router.fence import CoveringFence
+from hookline.router.group import GroupRunner
 from hookline.router.recent import Recent, RoutedFeed, routed_topic
 from hookline.router.route import Batcher, EventRouter
 
 log = logging.getLogger(__name__)
 
 BATCH_TAKE = 500  # items gathered at most before a flush; the wait bounds it otherwise
-# Events routed together, their deliveries' acks awaited once: at most this many, or
-# what arrived within the wait (a lone event waits at most that long).
+# Events routed together, their deliveries' acks awaited once: what arrived while the
+# group before was routed, at most this many (``group.py``: no wait when idle).
 ROUTE_TAKE = 500
-ROUTE_WAIT_S = 0.01
-PRODUCER_LINGER_S = 0.005
+# No linger: one produce request is in flight at a time, and what is handed over
+# meanwhile goes out together in the next one (``hookline.core.kafka.producer``);
+# a batch's deliveries are all handed over before the producer's task runs.
+PRODUCER_LINGER_S = 0.0
 PRODUCER_BATCH_BYTES = 256 * 1024
 # Both agents share one Faust consumer, which hands a fetch's records over one at a
 # time: with 1 MiB per partition, a fetch of an events backlog (~3,000 events a
@@ -115,8 +119,6 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.replication_factor,
         topic_partitions=settings.partitions,
         producer_acks=-1,
-        # A batch's deliveries leave in a few large produce requests instead of one per
-        # event (docs/benchmark.md: Kafka CPU 45 -> 19 %, throughput x1.37).
         producer_linger=PRODUCER_LINGER_S,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
         consumer_auto_offset_reset="earliest",
@@ -160,17 +162,23 @@ def create_app(settings: Settings) -> faust.App:
     async def route(stream: faust.StreamT[bytes]) -> None:
         await subscriptions.ready.wait()
         await routed.ready.wait()
-        # Faust acks (and so may commit) a batch's events only once this body returned,
-        # that is once every delivery of the batch is acknowledged by the broker.
-        # (``take_events`` is on faust's Stream, not on its StreamT interface.)
-        async for batch in cast(faust.Stream[bytes], stream).take_events(
-            ROUTE_TAKE, within=ROUTE_WAIT_S
-        ):
-            await finish_before_ack(
-                router.route_batch(
-                    [(e.message.value, e.message.tp, e.message.offset) for e in batch]
-                )
-            )
+        # Acknowledged (and so committable) by hand, each event only once its group
+        # is routed, that is once every delivery of the group is acknowledged by the
+        # broker. (``noack`` and ``ack`` are on faust's Stream, not on StreamT.)
+        manual = cast(faust.Stream[bytes], cast(faust.Stream[bytes], stream).noack())
+
+        async def route_group(group: Sequence[EventT[bytes]]) -> None:
+            batch = [(e.message.value, e.message.tp, e.message.offset) for e in group]
+            await finish_before_ack(router.route_batch(batch))
+            for event in group:
+                await manual.ack(event)
+
+        groups: GroupRunner[EventT[bytes]] = GroupRunner(route_group, ROUTE_TAKE)
+        try:
+            async for event in manual.events():
+                await groups.add(event)
+        finally:  # the worker stopping: the group under way finishes, nothing else
+            await groups.finish()
 
     async def batch(stream: faust.StreamT[bytes]) -> None:
         async for values in stream.take(BATCH_TAKE, within=settings.batch_wait_s):
