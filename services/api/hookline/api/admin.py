@@ -6,7 +6,7 @@ import re
 
 from aiohttp import web
 
-from hookline.api.auth import key_hash, new_key, require_admin
+from hookline.api.auth import forget_keys, key_hash, new_key, require_admin
 from hookline.api.body import json_body, path_id
 from hookline.api.catalog import catalog_entry_of
 from hookline.api.context import Context, ctx
@@ -65,6 +65,7 @@ async def revoke_key(request: web.Request) -> web.Response:
     )
     if done is None:
         raise NotFound("no such active key for this tenant")
+    forget_keys()  # refused from the next request on (other API processes: KEY_TTL_S)
     return web.Response(status=204)
 
 

@@ -3,6 +3,12 @@
 Keys are ``hl_`` + 32 random bytes (URL-safe base64) and stored as their SHA-256;
 the key itself is shown once, when it is issued. A key comes as ``Authorization:
 Bearer <key>`` or as Basic with the key as the password (Tripletex's way).
+
+A valid key's tenant is remembered for ``KEY_TTL_S``, so that a producer publishing
+one event per request does not cost a PostgreSQL round trip per request (a quarter
+of the API's CPU, docs/benchmark.md). Revoking a key forgets them all in the API
+process that revoked it at once; another API process refuses it within
+``KEY_TTL_S``. An invalid key is looked up every time, never remembered.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -50,19 +57,39 @@ def credential(request: web.Request) -> str:
     raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
 
 
+KEY_TTL_S = 1.0
+MAX_REMEMBERED = 10_000
+_remembered: dict[bytes, tuple[float, Tenant]] = {}  # key hash -> (until, tenant)
+
+
+def forget_keys() -> None:
+    """After a revocation: every key is looked up again."""
+    _remembered.clear()
+
+
 async def tenant_of(pool: asyncpg.Pool, request: web.Request) -> Tenant:
     return await tenant_of_key(pool, credential(request))
 
 
 async def tenant_of_key(pool: asyncpg.Pool, key: str) -> Tenant:
+    hashed = key_hash(key)
+    now = time.monotonic()
+    known = _remembered.get(hashed)
+    if known is not None and known[0] > now:
+        return known[1]
     row = await pool.fetchrow(
         "SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
         " WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        key_hash(key),
+        hashed,
     )
     if row is None:
+        _remembered.pop(hashed, None)
         raise Unauthorized("the API key is not valid or was revoked")
-    return Tenant(id=row["id"], name=row["name"])
+    tenant = Tenant(id=row["id"], name=row["name"])
+    if len(_remembered) >= MAX_REMEMBERED:
+        _remembered.clear()
+    _remembered[hashed] = (now + KEY_TTL_S, tenant)
+    return tenant
 
 
 def require_admin(token: str, request: web.Request) -> None:
