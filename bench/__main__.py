@@ -69,7 +69,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--scale", default="", help="e.g. 1,2,3: a default run per deliverer count")
     p.add_argument("--endpoints", type=int, default=0, help="receiver ports (default: K)")
     p.add_argument("--partitions", type=int, default=6, help="partitions per topic")
-    p.add_argument("--profile", action="store_true", help="py-spy the router and a deliverer")
+    p.add_argument("--profile", action="store_true", help="py-spy the api, router and a deliverer")
     p.add_argument("--idle-timeout", type=float, default=30.0, help="give up after this quiet")
     p.add_argument(
         "--env", action="append", default=[], help="KEY=VALUE for the services (repeatable)"
@@ -234,6 +234,7 @@ class Bench:
 
     def _profiler(self) -> profile.Recorder:
         targets = {
+            "api": self.stack.pids("api")[0],
             "router": self.stack.pids("router")[0],
             "deliverer": self.stack.pids("deliverer")[0],
         }
