@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
-from faust.types import EventT
+from faust.types import TP, EventT
 from mode import Service
 
 from hookline.core import metrics, service, topics
@@ -38,11 +38,12 @@ from hookline.core.feed import CatalogFeed, SubscriptionFeed, TopicFeed
 from hookline.core.kafka import ensure_topics
 from hookline.core.kafka_auth import ssl_context
 from hookline.core.messages import Delivery, RoutedBatch
+from hookline.core.quarantine import send_to_quarantine
 from hookline.core.subscriptions import SubscriptionIndex
 from hookline.router.fence import CoveringFence
 from hookline.router.group import GroupRunner
 from hookline.router.recent import Recent, RoutedFeed, routed_topic
-from hookline.router.route import Batcher, EventRouter
+from hookline.router.route import Batcher, EventRouter, Fetched, Quarantine
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ def create_app(settings: Settings) -> faust.App:
     async def fence() -> None:
         await asyncio.gather(subscriptions.fence(), routed.fence())
 
+    quarantine = _quarantiner(app, settings)
     router = EventRouter(
         index,
         CoveringFence(fence, _positions(app, topics.events(settings))),
@@ -156,8 +158,9 @@ def create_app(settings: Settings) -> faust.App:
         send_delivery=_sender(app, deliveries),
         send_item=_sender(app, items),
         tell=_sender(app, _raw_topic(app, routed_topic(settings))),
+        quarantine=quarantine,
     )
-    batcher = Batcher(_sender(app, deliveries), router.counts)
+    batcher = Batcher(_sender(app, deliveries), router.counts, quarantine)
 
     async def route(stream: faust.StreamT[bytes]) -> None:
         await subscriptions.ready.wait()
@@ -168,8 +171,7 @@ def create_app(settings: Settings) -> faust.App:
         manual = cast(faust.Stream[bytes], cast(faust.Stream[bytes], stream).noack())
 
         async def route_group(group: Sequence[EventT[bytes]]) -> None:
-            batch = [(e.message.value, e.message.tp, e.message.offset) for e in group]
-            await finish_before_ack(router.route_batch(batch))
+            await finish_before_ack(router.route_batch([_fetched(e) for e in group]))
             for event in group:
                 await manual.ack(event)
 
@@ -181,8 +183,10 @@ def create_app(settings: Settings) -> faust.App:
             await groups.finish()
 
     async def batch(stream: faust.StreamT[bytes]) -> None:
-        async for values in stream.take(BATCH_TAKE, within=settings.batch_wait_s):
-            await finish_before_ack(batcher.flush(values))
+        async for items in cast(faust.Stream[bytes], stream).take_events(
+            BATCH_TAKE, within=settings.batch_wait_s
+        ):
+            await finish_before_ack(batcher.flush([_fetched(e) for e in items]))
 
     app.agent(events, name="route")(route)
     app.agent(items, name="batch")(batch)
@@ -217,6 +221,44 @@ def _sender(app: faust.App, topic: faust.TopicT) -> Any:
         return await started[0].send(name, message.key(), message.encode(), None, None, None)
 
     return send
+
+
+def _fetched(event: faust.EventT[bytes]) -> Fetched:
+    message = event.message
+    return (message.value, message.tp, message.offset, message.key)
+
+
+class _FaustProducer:
+    """``quarantine.Producer`` on Faust's producer (``acks=-1``, as the app's)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def send_and_wait(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None
+    ) -> Any:
+        producer = await self._app.maybe_start_producer()
+        return await producer.send_and_wait(topic, key, value, None, None, None)
+
+
+def _quarantiner(app: faust.App, settings: Settings) -> Quarantine:
+    producer = _FaustProducer(app)
+
+    async def quarantine(fetched: Fetched, reason: str) -> None:
+        value, tp, offset, key = fetched
+        await send_to_quarantine(
+            producer,
+            settings,
+            service="router",
+            topic=cast(TP, tp).topic,
+            partition=cast(TP, tp).partition,
+            offset=offset,
+            key=key,
+            value=value,
+            reason=reason,
+        )
+
+    return quarantine
 
 
 def _positions(app: faust.App, topic: str) -> Any:

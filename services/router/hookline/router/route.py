@@ -20,6 +20,14 @@ order fetched (``route`` is a batch of one):
 The agent commits the events' offsets only after ``route_batch`` returns, so a router
 killed at any point routes them again (same delivery ids) instead of losing them.
 
+An event that cannot be routed (undecodable, wrong types, a value the planner or
+the encoder refuses: ``failure.is_poison``) is quarantined with the reason and the
+others of its batch go on: a batch of ``format: batch`` objects that cannot be
+encoded together is taken apart, and only the events whose objects fail on their
+own are quarantined. A quarantined event is not remembered, so re-driving it
+routes it (deliveries of it that did leave go again, with the same ids).
+Infrastructure failures still raise: the agent exits and the events are read again.
+
 ``Batcher.flush`` turns the items gathered from the batch topic into batch
 deliveries (``hookline.core.batches``); its agent acknowledges the items only after
 those are written.
@@ -29,12 +37,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hookline.core import metrics
-from hookline.core.batches import build_batches, split_full
+from hookline.core.batches import batch_of, build_batches, split_full
+from hookline.core.failure import is_poison, reason_of
 from hookline.core.messages import Delivery, Event, MessageError, RoutedBatch
 from hookline.core.routing import BATCH, dedup_key, is_stale, plan_deliveries
 from hookline.core.subscriptions import SubscriptionIndex
@@ -46,6 +55,11 @@ log = logging.getLogger(__name__)
 # Hands a message to the producer and returns what to await for the broker's ack.
 Send = Callable[[Delivery], Awaitable[Awaitable[Any]]]
 Tell = Callable[[RoutedBatch], Awaitable[Awaitable[Any]]]
+# One record as fetched: its value, topic-partition, offset and key.
+Fetched = tuple[bytes | None, Hashable, int, bytes | None]
+# Sets a record aside (``quarantine.send_to_quarantine``) with the reason; returns
+# once the broker has it.
+Quarantine = Callable[[Fetched, str], Awaitable[None]]
 
 
 @dataclass
@@ -70,6 +84,7 @@ class EventRouter:
         send_delivery: Send,
         send_item: Send,
         tell: Tell,
+        quarantine: Quarantine,
     ) -> None:
         self.index = index
         self.fence = fence
@@ -78,50 +93,99 @@ class EventRouter:
         self._send_delivery = send_delivery
         self._send_item = send_item
         self._tell = tell
+        self._quarantine = quarantine
 
     async def route(self, raw: bytes | None, tp: Hashable, offset: int) -> None:
         """One event: a batch of one."""
-        await self.route_batch([(raw, tp, offset)])
+        await self.route_batch([(raw, tp, offset, None)])
 
-    async def route_batch(self, batch: Sequence[tuple[bytes | None, Hashable, int]]) -> None:
+    async def route_batch(self, batch: Sequence[Fetched]) -> None:
         """Events in the order fetched: all their deliveries are handed to the producer,
         then the acknowledgements are awaited once for the whole batch (one produce
         round trip per batch, not per event); only then are the events remembered."""
-        events = list(_decoded(batch))
-        for _, tp, offset in events:  # one fence round covers every event fetched
+        events = await self._decoded(batch)
+        for _, (_, tp, offset, _) in events:  # one fence round covers every event fetched
             await self.fence.cover(tp, offset)
         pending = _Pending(self.recent, time.time())
         acks: list[Awaitable[Any]] = []
-        routed: list[tuple[Event, list[Delivery]]] = []
+        routed: dict[str, tuple[Event, list[Delivery]]] = {}
         items: list[Delivery] = []
-        for event, _, offset in events:
+        sources: dict[str, Fetched] = {}  # by event id: what to quarantine for an item
+        for event, fetched in events:
             if not self._admit(event, pending):
                 continue
-            planned = self._plan(event, offset)
-            for d in planned:
-                if d.format == BATCH:
-                    items.append(d)
-                else:
-                    acks.append(await self._send_delivery(d))
+            try:
+                planned, mine = await self._send_planned(event, fetched[2], acks)
+            except Exception as exc:
+                if not is_poison(exc):
+                    raise
+                await self._quarantine(fetched, reason_of(exc))
+                continue
+            items += mine
+            sources[event.event_id] = fetched
             pending.add(event)  # a copy later in this batch is a duplicate
-            routed.append((event, planned))
-        # Items that fill whole batches go out as batches at once; only a subscription's
-        # tail takes the way through the batch topic, to be joined by later items.
-        full, rest = split_full(items)
-        batches = build_batches(full, time.time())
-        acks += [await self._send_delivery(b) for b in batches]
-        acks += [await self._send_item(item) for item in rest]
-        self.counts.batches += len(batches)
+            routed[event.event_id] = (event, planned)
+        poisoned = await self._send_items(items, acks, sources)
+        for event_id in poisoned:
+            routed.pop(event_id, None)
         for ack in acks:
             await ack
         now = time.time()
-        told = [self.recent.remember(event, now) for event, _ in routed]
+        told = [self.recent.remember(event, now) for event, _ in routed.values()]
         if told:
             # Not awaited: if the router stops before this record is written, a copy of
             # an event published later is routed again (at least once), nothing is lost.
             await self._tell(RoutedBatch(told))
-        for _, planned in routed:
+        for _, planned in routed.values():
             self._count(planned)
+
+    async def _decoded(self, batch: Iterable[Fetched]) -> list[tuple[Event, Fetched]]:
+        events = []
+        for fetched in batch:
+            raw = fetched[0]
+            if raw is None:  # a tombstone: nothing to route
+                continue
+            try:
+                events.append((Event.decode(raw), fetched))
+            except MessageError as exc:
+                await self._quarantine(fetched, reason_of(exc))
+        return events
+
+    async def _send_planned(
+        self, event: Event, offset: int, acks: list[Awaitable[Any]]
+    ) -> tuple[list[Delivery], list[Delivery]]:
+        """Plan ``event``'s deliveries and hand the plain ones to the producer; returns
+        them all and the batch items among them (sent with the batch's others)."""
+        planned = self._plan(event, offset)
+        items = []
+        for d in planned:
+            if d.format == BATCH:
+                items.append(d)
+            else:
+                acks.append(await self._send_delivery(d))
+        return planned, items
+
+    async def _send_items(
+        self, items: list[Delivery], acks: list[Awaitable[Any]], sources: dict[str, Fetched]
+    ) -> set[str]:
+        """Items that fill whole batches go out as batches at once; only a subscription's
+        tail takes the way through the batch topic, to be joined by later items.
+        Returns the ids of the events quarantined because an object of theirs cannot
+        be sent."""
+        full, rest = split_full(items)
+        sent, poisoned = await send_batches(self._send_delivery, full, acks)
+        for item in rest:
+            try:
+                acks.append(await self._send_item(item))
+            except Exception as exc:
+                if not is_poison(exc):
+                    raise
+                poisoned.append((item, reason_of(exc)))
+        reasons = {item.event_id: reason for item, reason in poisoned}  # once an event
+        for event_id, reason in reasons.items():
+            await self._quarantine(sources[event_id], reason)
+        self.counts.batches += sent
+        return set(reasons)
 
     def _admit(self, event: Event, pending: _Pending) -> bool:
         if pending.seen(event):
@@ -150,16 +214,52 @@ class EventRouter:
         metrics.routed(len(planned))
 
 
-def _decoded(
-    batch: Iterable[tuple[bytes | None, Hashable, int]],
-) -> Iterator[tuple[Event, Hashable, int]]:
-    for raw, tp, offset in batch:
-        if raw is None:
-            continue
+async def send_batches(
+    send: Send, items: list[Delivery], acks: list[Awaitable[Any]]
+) -> tuple[int, list[tuple[Delivery, str]]]:
+    """Hand the batches of ``items`` to the producer (their acks into ``acks``).
+
+    A batch that cannot be encoded (an object nested too deep to be nested once more,
+    say) is taken apart: each of its items alone shows whether it is the poison, and
+    the batch goes out again without those. Returns how many batches were sent and
+    the items left out, each with its reason.
+    """
+    poisoned: list[tuple[Delivery, str]] = []
+    sent = 0
+    now = time.time()
+    for batch in build_batches(items, now):
         try:
-            yield Event.decode(raw), tp, offset
-        except MessageError:
-            log.exception("skipping an undecodable event at offset %s of %s", offset, tp)
+            acks.append(await send(batch))
+            sent += 1
+            continue
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+        good = []
+        for item in _members(items, batch):
+            try:
+                batch_of([item], now).encode()
+                good.append(item)
+            except Exception as exc:
+                if not is_poison(exc):
+                    raise
+                poisoned.append((item, reason_of(exc)))
+        for again in build_batches(good, now):
+            acks.append(await send(again))
+            sent += 1
+    return sent, poisoned
+
+
+def _members(items: list[Delivery], batch: Delivery) -> list[Delivery]:
+    """The items ``batch`` was built of (its subscription, event type and event ids)."""
+    ids = {entry.get("eventId") for entry in batch.items or ()}
+    return [
+        i
+        for i in items
+        if i.subscription_id == batch.subscription_id
+        and i.event == batch.event
+        and i.event_id in ids
+    ]
 
 
 class _Pending:
@@ -196,22 +296,33 @@ def _ids(event: Event) -> dict[str, object]:
 
 
 class Batcher:
-    def __init__(self, send: Send, counts: Counts) -> None:
+    """Joins the items of the batch topic into batch deliveries; an item that cannot
+    be decoded or sent is quarantined (its own record, on the batch topic)."""
+
+    def __init__(self, send: Send, counts: Counts, quarantine: Quarantine) -> None:
         self._send = send
         self._counts = counts
+        self._quarantine = quarantine
 
-    async def flush(self, raws: Iterable[bytes | None]) -> int:
+    async def flush(self, fetched: Iterable[Fetched]) -> int:
         items = []
-        for raw in raws:
+        sources: dict[int, Fetched] = {}  # by id(item)
+        for record in fetched:
+            raw = record[0]
             if raw is None:
                 continue
             try:
-                items.append(Delivery.decode(raw))
-            except MessageError:
-                log.exception("skipping an undecodable batch item")
-        batches = build_batches(items, time.time())
-        acks = [await self._send(b) for b in batches]
+                item = Delivery.decode(raw)
+            except MessageError as exc:
+                await self._quarantine(record, reason_of(exc))
+                continue
+            items.append(item)
+            sources[id(item)] = record
+        acks: list[Awaitable[Any]] = []
+        sent, poisoned = await send_batches(self._send, items, acks)
+        for item, reason in poisoned:
+            await self._quarantine(sources[id(item)], reason)
         for ack in acks:
             await ack
-        self._counts.batches += len(batches)
-        return len(batches)
+        self._counts.batches += sent
+        return sent
