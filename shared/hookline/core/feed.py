@@ -18,23 +18,45 @@ under way share the next round, so a burst of callers costs one or two requests.
 The end offsets are asked on a connection of their own: a broker answers one
 connection's requests in order, so behind the feed's long-polling fetch (up to
 ``fetch_max_wait_ms``) the answer waited 50 ms on average (docs/benchmark.md).
+
+Failures follow ``hookline.core.failure``: a broker that cannot be reached is waited
+for (fetches retried with backoff); a record that cannot be applied (undecodable,
+wrong types, or ``_apply`` raising for it) is quarantined and skipped, so the table
+stays what the good records make it. If the feed's task ends for any other reason
+(a fatal error, a bug outside one record), ``ready`` is cleared and ``on_death`` runs:
+by default the process logs it and exits (70) so that its supervisor restarts it,
+instead of serving from a table that no longer follows the topic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from collections.abc import Callable
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hookline.core import topics
+from hookline.core import kafka, topics
 from hookline.core.catalog import set_plural
 from hookline.core.config import Settings
+from hookline.core.failure import is_poison, reason_of, retry_infra
 from hookline.core.kafka import assign_all, consumer
-from hookline.core.messages import CatalogEntry, MessageError, SubscriptionRecord
+from hookline.core.messages import CatalogEntry, SubscriptionRecord
+from hookline.core.quarantine import quarantine_record
 from hookline.core.subscriptions import SubscriptionTable
 
 log = logging.getLogger(__name__)
+
+EXIT_FEED_DIED = 70
+
+
+def exit_process(feed: TopicFeed, exc: BaseException | None) -> None:
+    """The default ``on_death``: a process whose feed stopped following must not go on."""
+    log.critical("%s stopped following its topic; exiting", feed.name, exc_info=exc)
+    logging.shutdown()
+    os._exit(EXIT_FEED_DIED)
 
 
 class TopicFeed:
@@ -42,9 +64,13 @@ class TopicFeed:
 
     name = "feed"
 
-    def __init__(self, settings: Settings, topic: str) -> None:
+    def __init__(self, settings: Settings, topic: str, *, service: str = "feed") -> None:
         self._settings = settings
         self._topic = topic
+        self._service = service  # who quarantines what this feed cannot apply
+        self._quarantine: AIOKafkaProducer | None = None
+        self._stopping = False
+        self.on_death: Callable[[TopicFeed, BaseException | None], None] = exit_process
         self._consumer: AIOKafkaConsumer | None = None
         self._offsets: AIOKafkaConsumer | None = None  # asks end offsets, never fetches
         self._positions: dict[TopicPartition, int] = {}
@@ -64,16 +90,29 @@ class TopicFeed:
         assigned = await assign_all(self._consumer, self._topic)
         await self._seek(self._consumer, assigned)
         self._task = asyncio.create_task(self._run(), name=self.name)
+        self._task.add_done_callback(self._ended)
         await self.wait_caught_up()
         self.ready.set()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for client in (self._consumer, self._offsets):
+        for client in (self._consumer, self._offsets, self._quarantine):
             if client is not None:
                 await client.stop()
+
+    def alive(self) -> bool:
+        """A readiness check: caught up once, and still following the topic."""
+        return self.ready.is_set() and self._task is not None and not self._task.done()
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping:
+            return
+        self.ready.clear()
+        exc = None if task.cancelled() else task.exception()
+        self.on_death(self, exc)
 
     async def wait_caught_up(self, timeout_s: float = 30.0) -> None:
         assert self._consumer is not None and self._offsets, "start() the feed first"
@@ -107,20 +146,48 @@ class TopicFeed:
     async def _run(self) -> None:
         client = self._consumer
         assert client is not None
+
+        async def fetch() -> dict[TopicPartition, list[Any]]:
+            batches: dict[TopicPartition, list[Any]] = await client.getmany(
+                timeout_ms=500, max_records=5000
+            )
+            return batches
+
         while True:
-            batches = await client.getmany(timeout_ms=500, max_records=5000)
+            batches = await retry_infra(fetch, what=f"{self.name}: fetch")
             for records in batches.values():
                 for rec in records:
-                    self._apply(rec.value)
+                    await self._take(rec)
             for tp in client.assignment():
                 self._positions[tp] = await client.position(tp)
             async with self._progress:
                 self._progress.notify_all()
 
+    async def _take(self, rec: Any) -> None:
+        try:
+            self._apply(rec.value)
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            reason = reason_of(exc)
+            await retry_infra(
+                lambda: self._send_to_quarantine(rec, reason),
+                what=f"{self.name}: quarantine",
+            )
+
+    async def _send_to_quarantine(self, rec: Any, reason: str) -> None:
+        if self._quarantine is None:
+            self._quarantine = kafka.producer(self._settings)
+            await self._quarantine.start()
+        await quarantine_record(
+            self._quarantine, self._settings, service=self._service, record=rec, reason=reason
+        )
+
     async def _seek(self, client: AIOKafkaConsumer, assigned: list[TopicPartition]) -> None:
         await client.seek_to_beginning(*assigned)
 
     def _apply(self, raw: bytes | None) -> None:
+        """Apply one record; raising quarantines it (``failure.is_poison``)."""
         raise NotImplementedError
 
 
@@ -129,17 +196,15 @@ class SubscriptionFeed(TopicFeed):
 
     name = "subscription-feed"
 
-    def __init__(self, settings: Settings, table: SubscriptionTable) -> None:
-        super().__init__(settings, topics.subscriptions(settings))
+    def __init__(
+        self, settings: Settings, table: SubscriptionTable, *, service: str = "feed"
+    ) -> None:
+        super().__init__(settings, topics.subscriptions(settings), service=service)
         self.table = table
 
     def _apply(self, raw: bytes | None) -> None:
-        if raw is None:
-            return
-        try:
+        if raw is not None:
             self.table.apply(SubscriptionRecord.decode(raw))
-        except MessageError:
-            log.exception("skipping an undecodable subscription record")
 
 
 class CatalogFeed(TopicFeed):
@@ -148,15 +213,10 @@ class CatalogFeed(TopicFeed):
 
     name = "catalog-feed"
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, topics.catalog(settings))
+    def __init__(self, settings: Settings, *, service: str = "feed") -> None:
+        super().__init__(settings, topics.catalog(settings), service=service)
 
     def _apply(self, raw: bytes | None) -> None:
-        if raw is None:
-            return
-        try:
+        if raw is not None:
             entry = CatalogEntry.decode(raw)
-        except MessageError:
-            log.exception("skipping an undecodable catalog entry")
-            return
-        set_plural(entry.name, entry.plural)
+            set_plural(entry.name, entry.plural)

@@ -195,7 +195,7 @@ async def metrics_view(_: web.Request) -> web.Response:
 
 def health_app(ready: Check | Mapping[str, Check]) -> web.Application:
     """``/healthz``, ``/readyz`` and ``/metrics``. ``ready`` is one readiness callback or
-    several by name (for example ``{"subscriptions": feed.ready.is_set, "kafka":
+    several by name (for example ``{"subscriptions": feed.alive, "kafka":
     lag.connected}``); each may be sync or async."""
     checks: Mapping[str, Check] = ready if isinstance(ready, Mapping) else {"ready": ready}
 

@@ -15,7 +15,7 @@ async def main(settings: Settings, stopping: asyncio.Event) -> None:
     assert deliverer.consumer is not None
     lag = service.LagTracker.of(deliverer.consumer, f"{settings.topic_prefix}-{GROUP}")
     lag.start()
-    ready = {"subscriptions": deliverer.feed.ready.is_set, "kafka": lag.connected}
+    ready = {"subscriptions": deliverer.feed.alive, "kafka": lag.connected}
     runner = await service.serve(service.health_app(ready), settings)
     try:
         await deliverer.run(stopping)

@@ -47,8 +47,9 @@ class Deliverer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.table = SubscriptionTable()
-        self.feed = SubscriptionFeed(settings, self.table)
-        self.catalog = CatalogFeed(settings)  # the plurals that name batch objects
+        self.feed = SubscriptionFeed(settings, self.table, service="deliverer")
+        # The plurals that name batch objects.
+        self.catalog = CatalogFeed(settings, service="deliverer")
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self._tasks: set[asyncio.Task[None]] = set()
         # Deliveries read and not finished (what a crash makes it redo), and requests

@@ -130,10 +130,10 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
     )
     index = SubscriptionIndex()
-    subscriptions = SubscriptionFeed(settings, index)
+    subscriptions = SubscriptionFeed(settings, index, service="router")
     recent = Recent(settings.dedup_window_s)
     routed = RoutedFeed(settings, recent)
-    catalog = CatalogFeed(settings)  # the plurals that name batch objects
+    catalog = CatalogFeed(settings, service="router")  # the plurals that name batch objects
     app.add_dependency(FeedService(settings, [subscriptions, routed, catalog]))
     lag = service.LagTracker(
         app.conf.id, lambda: service.position_lag(app.consumer, [topics.events(settings)])
@@ -286,7 +286,7 @@ def _pages(
         return web.json({"status": "ok", **body})
 
     async def readyz(web: Any, request: Any) -> Any:
-        ready = all(f.ready.is_set() for f in feeds)  # every subscription read, and the
+        ready = all(f.alive() for f in feeds)  # every subscription read, and the
         body = {"ready": ready, "checks": {"subscriptions": ready}}  # events routed lately
         return web.json(body, status=200 if ready else 503)
 

@@ -29,7 +29,7 @@ from hookline.core import kafka
 from hookline.core.config import Settings
 from hookline.core.feed import TopicFeed
 from hookline.core.kafka import KafkaUnavailable
-from hookline.core.messages import Event, MessageError, Routed, RoutedBatch
+from hookline.core.messages import Event, Routed, RoutedBatch
 from hookline.core.routing import dedup_key
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class RoutedFeed(TopicFeed):
     name = "routed-feed"
 
     def __init__(self, settings: Settings, recent: Recent) -> None:
-        super().__init__(settings, routed_topic(settings))
+        super().__init__(settings, routed_topic(settings), service="router")
         self.recent = recent
 
     async def start(self) -> None:
@@ -116,13 +116,9 @@ class RoutedFeed(TopicFeed):
             client.seek(tp, ends[tp] if at is None else at.offset)
 
     def _apply(self, raw: bytes | None) -> None:
-        if raw is None:
-            return
-        try:
+        if raw is not None:
             for record in RoutedBatch.decode_any(raw):
                 self.recent.apply(record)
-        except MessageError:
-            log.exception("skipping an undecodable routed record")
 
 
 async def ensure_routed_topic(settings: Settings, window_s: float) -> None:
