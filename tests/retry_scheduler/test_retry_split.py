@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -91,25 +89,28 @@ def test_tombstones_are_skipped() -> None:
         b'{"v": 1, "delivery_id": "x", "unexpected": true}',
     ],
 )
-def test_undecodable_records_are_skipped_and_logged(
-    junk: bytes, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_undecodable_records_are_to_be_quarantined(junk: bytes) -> None:
     records: list[tuple[int, bytes | None]] = [
         (0, _raw(NOW - 2)),
         (1, junk),
         (2, _raw(NOW - 1)),
         (3, _raw(NOW + 9)),
+        (4, junk),  # after the hold: read again when it ends
     ]
-    with caplog.at_level(logging.ERROR, logger="hookline.retry_scheduler.scheduler"):
-        split = split_due(records, NOW)
-    assert split == Split([(0, _raw(NOW - 2)), (2, _raw(NOW - 1))], 3, NOW + 9)
-    assert any("offset 1" in r.getMessage() for r in caplog.records)
+    split = split_due(records, NOW)
+    assert split.due == [(0, _raw(NOW - 2)), (2, _raw(NOW - 1))]
+    assert (split.hold_offset, split.hold_until) == (3, NOW + 9)
+    assert [offset for offset, _ in split.poison] == [1]
+    assert split.poison[0][1].startswith("MessageError: Delivery")
 
 
-def test_record_with_a_null_due_at_is_skipped() -> None:
+def test_record_with_a_null_due_at_is_to_be_quarantined() -> None:
     data = orjson.loads(_raw(NOW))
     data["due_at"] = None
-    assert split_due([(0, orjson.dumps(data)), (1, _raw(NOW - 1))], NOW).due == [(1, _raw(NOW - 1))]
+    split = split_due([(0, orjson.dumps(data)), (1, _raw(NOW - 1))], NOW)
+    assert split.due == [(1, _raw(NOW - 1))]
+    assert [offset for offset, _ in split.poison] == [0]
+    assert "due_at is null" in split.poison[0][1]
 
 
 # --- property --------------------------------------------------------------------------
@@ -145,6 +146,8 @@ def test_split_is_the_due_prefix(kinds: list[tuple[str, float]], start: int) -> 
         expected_due.append((offset, raw))
 
     assert split.due == expected_due
+    junk = [o for o, raw in records if raw == b"{bad" and (hold is None or o < hold[0])]
+    assert [offset for offset, _ in split.poison] == junk
     if hold is None:
         assert split.hold_offset is None
     else:

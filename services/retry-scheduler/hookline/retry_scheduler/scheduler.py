@@ -12,6 +12,13 @@ moment either both happened or neither did. Deliverers read
 ``hookline.deliveries`` with ``read_committed`` and never see the messages of a
 transaction that did not commit. The transactional id is stable per host, so a
 restarted scheduler aborts what its previous process left open at once.
+
+Failures follow ``hookline.core.failure``. A delayed delivery that cannot be
+decoded is quarantined in the same transaction that moves the partition past it
+(so it is neither dropped nor re-read). A broker failure aborts the transaction;
+the run is read again after a bounded backoff that a stop interrupts. An
+unforeseen exception for a run is retried record by record, and the record that
+fails alone is quarantined. A fenced producer stops the process.
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.structs import ConsumerRecord
 
 from hookline.core import kafka, metrics, topics
 from hookline.core.config import Settings
+from hookline.core.failure import BACKOFF, Failure, Stopped, classify, reason_of
 from hookline.core.messages import Delivery, MessageError
+from hookline.core.quarantine import quarantine_record
 
 log = logging.getLogger(__name__)
 
@@ -45,29 +54,33 @@ def transactional_id(settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class Split:
-    """What to do with a fetched run of one partition: send ``due``, then either
-    carry on or hold at ``hold_offset`` until ``hold_until``."""
+    """What to do with a fetched run of one partition: send ``due`` and quarantine
+    ``poison`` (offset and reason), then either carry on or hold at ``hold_offset``
+    until ``hold_until``."""
 
     due: list[tuple[int, bytes]]
     hold_offset: int | None = None
     hold_until: float = 0.0
+    poison: tuple[tuple[int, str], ...] = ()
 
 
 def split_due(records: Sequence[tuple[int, bytes | None]], now: float) -> Split:
-    """Pure: the due prefix of a partition's records, and where to stop."""
+    """Pure: the due prefix of a partition's records, the undecodable ones in it, and
+    where to stop."""
     due: list[tuple[int, bytes]] = []
+    poison: list[tuple[int, str]] = []
     for offset, raw in records:
         if raw is None:
             continue
         try:
-            due_at = float(Delivery.decode(raw).due_at)
-        except (MessageError, TypeError, ValueError):
-            log.exception("dropping an undecodable delayed delivery at offset %s", offset)
+            due_at = Delivery.decode(raw).due_at
+        except MessageError as exc:
+            poison.append((offset, reason_of(exc)))
             continue
         if due_at > now:
-            return Split(due, offset, due_at)
+            return Split(due, offset, due_at, tuple(poison))
         due.append((offset, raw))
-    return Split(due)
+    return Split(due, poison=tuple(poison))
 
 
 class RetryScheduler:
@@ -75,6 +88,8 @@ class RetryScheduler:
         self.settings = settings
         self.group = f"{settings.topic_prefix}-{GROUP}"
         self._held: dict[TopicPartition, asyncio.TimerHandle] = {}
+        self._stopping = asyncio.Event()
+        self._failures = 0  # infrastructure failures in a row, for the backoff
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
 
@@ -101,35 +116,67 @@ class RetryScheduler:
 
     async def run(self, stopping: asyncio.Event) -> None:
         assert self.consumer is not None
+        self._stopping = stopping
         while not stopping.is_set():
             batches = await self.consumer.getmany(timeout_ms=500, max_records=1000)
             for tp, records in batches.items():
-                rows = [(r.offset, r.value) for r in records]
                 if tp in self._held:
                     # Fetched before the pause took effect: read them again on resume.
-                    self.consumer.seek(tp, rows[0][0])
+                    self.consumer.seek(tp, records[0].offset)
                     continue
-                await self._step_safely(tp, rows)
+                try:
+                    await self._step_safely(tp, records)
+                except Stopped:
+                    return
 
-    async def _step_safely(self, tp: TopicPartition, rows: list[tuple[int, bytes | None]]) -> None:
-        assert self.consumer is not None
+    async def _step_safely(self, tp: TopicPartition, rows: list[ConsumerRecord]) -> None:
         try:
             await self._step(tp, rows)
-        except ProducerFenced:
-            raise  # another process took this scheduler's place: this one must stop
-        except KafkaError:
-            log.exception("re-sending due deliveries failed; reading them again")
-            if tp in self.consumer.assignment():
-                self.consumer.seek(tp, rows[0][0])  # the transaction was aborted
-            await asyncio.sleep(1.0)
+            self._failures = 0
+        except Exception as exc:
+            verdict = classify(exc)
+            if verdict is Failure.FATAL:
+                raise  # e.g. fenced: another process took this scheduler's place
+            if verdict is Failure.POISON and len(rows) > 1:
+                await self._one_by_one(tp, rows)
+            elif verdict is Failure.POISON:
+                await self._quarantine_alone(tp, rows[0], reason_of(exc))
+            else:
+                await self._read_again(tp, rows, exc)
 
-    async def _step(self, tp: TopicPartition, records: list[tuple[int, bytes | None]]) -> None:
+    async def _read_again(
+        self, tp: TopicPartition, rows: list[ConsumerRecord], exc: Exception
+    ) -> None:
+        """The transaction was aborted: read the run again after a pause."""
+        assert self.consumer is not None
+        pause = BACKOFF.delay(self._failures)
+        self._failures += 1
+        log.warning("re-sending due deliveries failed (%s); again in %.1f s", exc, pause)
+        if tp in self.consumer.assignment():
+            self.consumer.seek(tp, rows[0].offset)
+        try:
+            await asyncio.wait_for(self._stopping.wait(), pause)
+        except TimeoutError:
+            return
+        raise Stopped("stopped while the broker was failing") from exc
+
+    async def _one_by_one(self, tp: TopicPartition, rows: list[ConsumerRecord]) -> None:
+        """A run failed for no reason of the broker: find the record, one at a time."""
+        for row in rows:
+            await self._step_safely(tp, [row])
+            if tp in self._held or self.consumer is None or tp not in self.consumer.assignment():
+                return
+
+    async def _step(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         assert self.consumer is not None and self.producer is not None
-        split = split_due(records, time.time())
-        done = split.hold_offset if split.hold_offset is not None else records[-1][0] + 1
-        if done > records[0][0]:
+        split = split_due([(r.offset, r.value) for r in records], time.time())
+        done = split.hold_offset if split.hold_offset is not None else records[-1].offset + 1
+        if done > records[0].offset:
             target = topics.deliveries(self.settings)
+            by_offset = {r.offset: r for r in records}
             async with self.producer.transaction():
+                for offset, reason in split.poison:
+                    await self._send_to_quarantine(by_offset[offset], reason)
                 for _, raw in split.due:
                     await self.producer.send(target, raw, key=_key(raw))
                 await self.producer.send_offsets_to_transaction({tp: done}, self.group)
@@ -137,6 +184,19 @@ class RetryScheduler:
         if split.hold_offset is not None:
             self.consumer.seek(tp, split.hold_offset)
             self._hold(tp, split.hold_until)
+
+    async def _quarantine_alone(self, tp: TopicPartition, row: ConsumerRecord, reason: str) -> None:
+        """Quarantine one record and move past it, in one transaction."""
+        assert self.producer is not None
+        async with self.producer.transaction():
+            await self._send_to_quarantine(row, reason)
+            await self.producer.send_offsets_to_transaction({tp: row.offset + 1}, self.group)
+
+    async def _send_to_quarantine(self, row: ConsumerRecord, reason: str) -> None:
+        assert self.producer is not None
+        await quarantine_record(
+            self.producer, self.settings, service="retry-scheduler", record=row, reason=reason
+        )
 
     def _hold(self, tp: TopicPartition, until: float) -> None:
         assert self.consumer is not None
