@@ -41,7 +41,10 @@ async def test_api_readiness_names_its_checks_and_requests_are_counted_by_route(
     stack: Stack, tenant: Api, http: aiohttp.ClientSession
 ) -> None:
     async with http.get(stack.api_url + "/readyz") as rsp:
-        assert await rsp.json() == {"ready": True, "checks": {"database": True, "kafka": True}}
+        assert await rsp.json() == {
+            "ready": True,
+            "checks": {"database": True, "kafka": True, "projectors": True},
+        }
 
     async def count() -> float:
         async with http.get(stack.api_url + "/metrics") as rsp:

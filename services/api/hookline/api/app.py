@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> web.Application:
         await db.migrate(pool)
         producer = kafka.producer(settings)
         await producer.start()
-        projector = subscriptions_projector(settings, pool)
+        projector = subscriptions_projector(settings, pool, producer)
         await projector.start()
         await projector.catch_up()
         projector.run_in_background()
@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> web.Application:
             store=SubscriptionStore(pool, producer, topics.subscriptions(settings)),
             catalog=catalog,
             policy=TargetPolicy(settings.allow_http_targets, settings.allow_private_targets),
+            projectors=[projector],
         )
         yield
         await projector.stop()

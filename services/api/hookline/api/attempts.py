@@ -28,7 +28,7 @@ from hookline.api.errors import Unprocessable
 from hookline.api.paging import page_request, page_response
 from hookline.api.present import iso
 from hookline.api.topic_projector import Record
-from hookline.core.messages import Attempt, MessageError
+from hookline.core.messages import Attempt
 from hookline.core.types import JSON
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,9 @@ class AttemptsProjection:
         self._after_s = auto_disable_after_s
 
     async def apply(self, conn: asyncpg.Connection, records: list[Record]) -> None:
-        attempts: list[Attempt] = []
-        for rec in records:
-            try:
-                attempts.append(Attempt.decode(rec.value))
-            except MessageError:
-                log.exception("skipping an undecodable attempt at offset %s", rec.offset)
-        if not attempts:
-            return
+        # A record that cannot be decoded or copied raises: the projector quarantines it
+        # and applies the others of the batch.
+        attempts = [Attempt.decode(rec.value) for rec in records]
         await conn.copy_records_to_table(
             "attempts", records=[row_of(a) for a in attempts], columns=_COLUMNS
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiohttp import web
@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from hookline.api.catalog import Catalog
 from hookline.api.store import SubscriptionStore
+from hookline.api.topic_projector import TopicProjector
 from hookline.api.validation import TargetPolicy
 from hookline.core.config import Settings
 
@@ -22,6 +23,8 @@ class Context:
     store: SubscriptionStore
     catalog: Catalog
     policy: TargetPolicy
+    # Every projector running in this process: /readyz asks each whether it is alive.
+    projectors: list[TopicProjector] = field(default_factory=list)
 
     def base_url(self, request: web.Request) -> str:
         return self.settings.public_url or f"{request.scheme}://{request.host}"

@@ -30,7 +30,7 @@ from hookline.api.paging import page_request, page_response
 from hookline.api.present import iso
 from hookline.api.topic_projector import Record
 from hookline.core import topics
-from hookline.core.messages import Delivery, MessageError
+from hookline.core.messages import Delivery
 from hookline.core.subscriptions import ACTIVE
 from hookline.core.types import JSON
 
@@ -70,14 +70,9 @@ def row_of(d: Delivery, raw: bytes, timestamp_ms: int) -> tuple[Any, ...]:
 
 async def project(conn: asyncpg.Connection, records: list[Record]) -> None:
     """Applies one batch of ``hookline.dead-letters`` (a ``TopicProjector``'s ``apply``)."""
-    rows = []
-    for rec in records:
-        try:
-            rows.append(row_of(Delivery.decode(rec.value), rec.value, rec.timestamp_ms))
-        except MessageError:
-            log.exception("skipping an undecodable dead letter at offset %s", rec.offset)
-    if rows:
-        await conn.copy_records_to_table("dead_letters", records=rows, columns=_COLUMNS)
+    # A record that cannot be decoded or copied raises: the projector quarantines it.
+    rows = [row_of(Delivery.decode(rec.value), rec.value, rec.timestamp_ms) for rec in records]
+    await conn.copy_records_to_table("dead_letters", records=rows, columns=_COLUMNS)
 
 
 def present_dead_letter(r: asyncpg.Record) -> dict[str, JSON]:

@@ -34,9 +34,24 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     disabler = Disabler(c.store, c.producer, topics.events(s), _base_url(c), s.auto_disable_after_s)
     projection = attempts.AttemptsProjection(disabler, s.auto_disable_after_s)
     projectors = [
-        TopicProjector(s, c.pool, topics.attempts(s), projection.apply, "attempts-projector"),
-        TopicProjector(s, c.pool, topics.dead_letters(s), deadletters.project, "dead-letters"),
+        TopicProjector(
+            s,
+            c.pool,
+            topics.attempts(s),
+            projection.apply,
+            "attempts-projector",
+            quarantine=c.producer,
+        ),
+        TopicProjector(
+            s,
+            c.pool,
+            topics.dead_letters(s),
+            deadletters.project,
+            "dead-letters",
+            quarantine=c.producer,
+        ),
     ]
+    c.projectors.extend(projectors)
     for p in projectors:
         await p.start()
         p.run_in_background()

@@ -22,7 +22,12 @@ async def readyz(request: web.Request) -> web.Response:
     async def kafka() -> bool:
         return await _kafka_answers(c)
 
-    return await service.readiness_response({"database": database, "kafka": kafka})
+    def projectors() -> bool:
+        return all(p.alive() for p in c.projectors)
+
+    return await service.readiness_response(
+        {"database": database, "kafka": kafka, "projectors": projectors}
+    )
 
 
 async def _kafka_answers(c: Context) -> bool:

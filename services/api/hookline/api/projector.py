@@ -20,26 +20,24 @@ from hookline.core import topics
 from hookline.core.config import Settings
 from hookline.core.kafka import assign_all, consumer, lagging
 from hookline.core.messages import MessageError, SubscriptionRecord
+from hookline.core.quarantine import Producer
 from hookline.core.subscriptions import is_newer
 
 log = logging.getLogger(__name__)
 
 
 async def _fold_batch(conn: asyncpg.Connection, records: list[Record]) -> None:
-    rows = []
-    for rec in records:
-        try:
-            rows.append(upsert_args(SubscriptionRecord.decode(rec.value)))
-        except MessageError:
-            log.exception("skipping an undecodable subscription record")
-    if rows:
-        await conn.executemany(UPSERT, rows)
+    # A record that cannot be decoded or written raises: the projector quarantines it.
+    rows = [upsert_args(SubscriptionRecord.decode(rec.value)) for rec in records]
+    await conn.executemany(UPSERT, rows)
 
 
-def projector(settings: Settings, pool: asyncpg.Pool) -> TopicProjector:
+def projector(settings: Settings, pool: asyncpg.Pool, producer: Producer) -> TopicProjector:
     """The subscriptions projector: a ``TopicProjector`` whose batches are folded by version."""
     topic = topics.subscriptions(settings)
-    return TopicProjector(settings, pool, topic, _fold_batch, "subscriptions-projector")
+    return TopicProjector(
+        settings, pool, topic, _fold_batch, "subscriptions-projector", quarantine=producer
+    )
 
 
 async def rebuild(settings: Settings, pool: asyncpg.Pool) -> int:

@@ -9,28 +9,39 @@ each batch locks its partitions' offset rows and applies only the records at or
 past the stored offsets. Two API processes can then both run the projector; the
 one that is behind finds its records already applied and skips them.
 
-A batch that fails (database or broker down) is rolled back and read again from
-the stored offsets.
+Failures follow ``hookline.core.failure``. A batch that fails for the
+infrastructure (database or broker down) is rolled back and read again from the
+stored offsets, after a capped backoff. A batch that fails for its records (one
+that cannot be decoded, a value PostgreSQL refuses such as a NUL in a COPY) is
+taken apart inside its transaction (savepoints, halves until the records that
+fail alone): the others are applied, those are quarantined, and the offsets move
+past them all in the same transaction, committed only once the broker has the
+quarantined records. If the projector's task ends for anything else, the process
+exits (70) for its supervisor to restart it; ``alive`` is the readiness check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
 
-from hookline.api.errors import ApiError
 from hookline.core.config import Settings
-from hookline.core.kafka import KafkaUnavailable, assign_all, consumer, lagging
+from hookline.core.failure import BACKOFF, Failure, classify, is_poison, reason_of, retry_infra
+from hookline.core.kafka import assign_all, consumer, lagging
+from hookline.core.quarantine import Producer, send_to_quarantine
 
 log = logging.getLogger(__name__)
 
 BATCH = 2000
+
+
+EXIT_PROJECTOR_DIED = 70
 
 
 @dataclass(frozen=True)
@@ -39,10 +50,13 @@ class Record:
     offset: int
     timestamp_ms: int
     value: bytes
+    key: bytes | None = None
+    headers: Sequence[tuple[str, bytes]] = ()
 
 
 Apply = Callable[[asyncpg.Connection, list[Record]], Awaitable[None]]
-"""Writes one batch's rows on ``conn``, inside the batch's transaction."""
+"""Writes one batch's rows on ``conn``, inside the batch's transaction; raises (a
+``MessageError``, asyncpg's ``DataError``...) for a record it cannot apply."""
 
 _LOCK = """
 INSERT INTO projector_offsets (topic, partition, next_offset)
@@ -61,14 +75,25 @@ _SAVE = (
 
 class TopicProjector:
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, topic: str, apply: Apply, name: str
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        topic: str,
+        apply: Apply,
+        name: str,
+        *,
+        quarantine: Producer,
     ) -> None:
+        self._settings = settings
         self._pool = pool
         self._topic = topic
         self._apply = apply
         self._name = name
+        self._producer = quarantine
         self._consumer: AIOKafkaConsumer = consumer(settings, group=None)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.quarantined = 0
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -77,8 +102,22 @@ class TopicProjector:
 
     def run_in_background(self) -> None:
         self._task = asyncio.create_task(self._follow(), name=self._name)
+        self._task.add_done_callback(self._ended)
+
+    def alive(self) -> bool:
+        """A readiness check: following the topic (or not started in the background)."""
+        return self._task is None or not self._task.done()
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping:
+            return
+        exc = None if task.cancelled() else task.exception()
+        log.critical("%s stopped following its topic; exiting", self._name, exc_info=exc)
+        logging.shutdown()
+        os._exit(EXIT_PROJECTOR_DIED)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -96,7 +135,7 @@ class TopicProjector:
         """Read one batch and apply it; returns how many records were applied."""
         batches = await self._consumer.getmany(timeout_ms=500, max_records=BATCH)
         records = [
-            Record(tp.partition, rec.offset, rec.timestamp, rec.value)
+            Record(tp.partition, rec.offset, rec.timestamp, rec.value, rec.key, rec.headers or ())
             for tp, recs in batches.items()
             for rec in recs
             if rec.value is not None
@@ -112,25 +151,71 @@ class TopicProjector:
                 for r in await conn.fetch(_STORED, self._topic, partitions)
             }
             fresh = [r for r in records if r.offset >= stored.get(r.partition, 0)]
-            if fresh:
-                await self._apply(conn, fresh)
+            poison = await self._apply_apart(conn, fresh) if fresh else []
+            for record, reason in poison:  # acknowledged before the offsets commit
+                await self._quarantine(record, reason)
             await conn.executemany(_SAVE, [(self._topic, p, end) for p, end in ends.items()])
-        return len(fresh)
+        return len(fresh) - len(poison)
+
+    async def _apply_apart(
+        self, conn: asyncpg.Connection, records: list[Record]
+    ) -> list[tuple[Record, str]]:
+        """Apply ``records`` in a savepoint; if that fails for them, apply each half
+        alike. Returns the records that fail alone, with the reason."""
+        try:
+            async with conn.transaction():
+                await self._apply(conn, records)
+            return []
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            if len(records) == 1:
+                return [(records[0], reason_of(exc))]
+        half = len(records) // 2
+        return [
+            *await self._apply_apart(conn, records[:half]),
+            *await self._apply_apart(conn, records[half:]),
+        ]
+
+    async def _quarantine(self, record: Record, reason: str) -> None:
+        async def send() -> None:
+            await send_to_quarantine(
+                self._producer,
+                self._settings,
+                service="api",
+                topic=self._topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                reason=reason,
+                headers=record.headers,
+            )
+
+        await retry_infra(send, what=f"{self._name}: quarantine", give_up_after_s=30.0)
+        self.quarantined += 1
 
     async def _follow(self) -> None:
         rewind = False
+        failures = 0
         while True:
             try:
                 if rewind:
                     await self._rewind()
                     rewind = False
                 await self.step()
-            except (OSError, asyncpg.PostgresError, KafkaError, KafkaUnavailable, ApiError):
-                # The consumer has moved past the failed batch: read it again from the
-                # stored offsets before anything else.
-                log.exception("%s: a batch failed; reading it again", self._name)
+                failures = 0
+            except Exception as exc:
+                if classify(exc) is Failure.FATAL:
+                    raise
+                # Not one record's fault (those are quarantined in ``step``): the
+                # database, the broker, or the whole batch. The consumer has moved past
+                # the failed batch: read it again from the stored offsets first.
+                pause = BACKOFF.delay(failures)
+                failures += 1
+                log.exception("%s: a batch failed; reading it again in %.1f s", self._name, pause)
                 rewind = True
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(pause)
 
     async def _rewind(self) -> None:
         """Seek every partition to its stored offset (the beginning when there is none)."""
