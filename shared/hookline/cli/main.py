@@ -15,6 +15,7 @@ import click
 from hookline.cli import receive as receiver
 from hookline.cli import replay as replays
 from hookline.cli import tail as tails
+from hookline.cli import topics as topic_plans
 from hookline.cli.apiclient import call, expect
 from hookline.cli.config import CHECKOUT, CliError, Target, environment, kafka_settings, target
 
@@ -25,7 +26,8 @@ Where it finds things, first match wins:
   API:    --api-url, HOOKLINE_API_URL, .local/stack.env, http://127.0.0.1:8080
   key:    --api-key, HOOKLINE_API_KEY (a tenant's key, for publish/subscriptions/replay)
   admin:  HOOKLINE_ADMIN_TOKEN, .local/stack.env (for tenants create)
-  Kafka:  HOOKLINE_KAFKA_BOOTSTRAP, HOOKLINE_TOPIC_PREFIX, .local/stack.env (for tail)
+  Kafka:  HOOKLINE_KAFKA_* (bootstrap, security), HOOKLINE_TOPIC_PREFIX, .local/stack.env
+          (for tail and topics plan)
 .local/stack.env is read from the current directory, else from this checkout.
 """
 
@@ -246,6 +248,43 @@ def subscriptions_create(
     )["value"]
     click.echo(f"subscription {created['id']} ({created['status']}) -> {created['targetUrl']}")
     click.echo(f"signing secret, shown once: {created['secret']}")
+
+
+# --- topics ---------------------------------------------------------------------------
+
+
+@cli.group()
+def topics() -> None:
+    """The topics Hookline uses, for a platform that provisions them."""
+
+
+@topics.command("plan")
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["commands", "strimzi"]),
+    default="commands",
+    show_default=True,
+    help="kafka-topics.sh commands, or Strimzi KafkaTopic manifests.",
+)
+@click.option("--cluster", default="my-cluster", show_default=True, help="Strimzi cluster name.")
+@click.option("--namespace", help="Namespace of the KafkaTopic objects.")
+def topics_plan(form: str, cluster: str, namespace: str | None) -> None:
+    """Print what to create so that HOOKLINE_CREATE_TOPICS=0 starts.
+
+    Names, partitions, replicas and configs follow HOOKLINE_TOPIC_PREFIX,
+    HOOKLINE_PARTITIONS, HOOKLINE_REPLICATION_FACTOR, HOOKLINE_RETRY_DELAYS and
+    HOOKLINE_DEDUP_WINDOW, as the services will check them at start.
+
+    \b
+    hookline topics plan > topics.sh
+    hookline topics plan --format strimzi --cluster prod | kubectl apply -f -
+    """
+    settings = kafka_settings(_state().env)
+    if form == "strimzi":
+        click.echo(topic_plans.strimzi(settings, cluster, namespace), nl=False)
+    else:
+        click.echo(topic_plans.commands(settings), nl=False)
 
 
 # --- watching --------------------------------------------------------------------------

@@ -92,6 +92,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Base URL the API is reached at, for `url` fields; default: from the request.",
     ),
     Setting("HOOKLINE_TOPIC_PREFIX", "hookline", "Prefix of every topic name."),
+    Setting(
+        "HOOKLINE_CREATE_TOPICS",
+        "1",
+        "0: the platform provisions the topics (`hookline topics plan`); services only check "
+        "at start that each exists and will do, and stop with the list of what is not.",
+    ),
     Setting("HOOKLINE_PARTITIONS", "4", "Partitions of each topic created at start."),
     Setting(
         "HOOKLINE_REPLICATION_FACTOR", "1", "Replication factor of the topics created at start."
@@ -172,6 +178,7 @@ class Settings:
     http_port: int
     public_url: str
     topic_prefix: str
+    create_topics: bool
     partitions: int
     replication_factor: int
     retry_delays: tuple[float, ...]
@@ -203,6 +210,7 @@ class Settings:
             http_port=read.parsed("HOOKLINE_HTTP_PORT", _port),
             public_url=read.text("HOOKLINE_PUBLIC_URL").rstrip("/"),
             topic_prefix=read.text("HOOKLINE_TOPIC_PREFIX"),
+            create_topics=read.parsed("HOOKLINE_CREATE_TOPICS", _flag),
             partitions=read.parsed("HOOKLINE_PARTITIONS", _positive_int),
             replication_factor=read.parsed("HOOKLINE_REPLICATION_FACTOR", _positive_int),
             retry_delays=read.parsed("HOOKLINE_RETRY_DELAYS", parse_delays),

@@ -16,12 +16,13 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition, errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
 
 from hookline.core.config import Settings
 from hookline.core.kafka_auth import client_options, explain
-from hookline.core.topics import topic_specs
+from hookline.core.topics import FoundTopic, all_specs, describe, topic_specs, unusable
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ class KafkaUnavailable(RuntimeError):
 
 class KafkaRefused(KafkaUnavailable):
     """The broker refused this client; the message names the setting to fix."""
+
+
+class TopicsUnusable(KafkaRefused):
+    """``HOOKLINE_CREATE_TOPICS=0`` and topics are missing or will not do; the message
+    lists each with what it must be."""
 
 
 def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
@@ -135,12 +141,17 @@ def _raise_refused(exc: BaseException, settings: Settings) -> None:
 
 
 async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
-    """Create every topic in ``topic_specs`` that does not exist yet; safe to run twice."""
+    """Create every topic in ``topic_specs`` that does not exist yet; safe to run twice.
+    With ``HOOKLINE_CREATE_TOPICS=0``, check instead that every topic Hookline uses
+    (``all_specs``) exists and will do, and raise ``TopicsUnusable`` if one does not."""
     await check_access(settings, timeout_s)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            await _create_topics(settings)
+            if settings.create_topics:
+                await _create_topics(settings)
+            else:
+                await _check_topics(settings)
             return
         except KafkaError as exc:
             _raise_refused(exc, settings)
@@ -171,6 +182,55 @@ async def _create_topics(settings: Settings) -> None:
             await _create(client, missing)
     finally:
         await client.close()
+
+
+async def _check_topics(settings: Settings) -> None:
+    client = admin(settings)
+    await client.start()
+    try:
+        found = await _found_topics(client, {spec.name for spec in all_specs(settings)})
+    finally:
+        await client.close()
+    problems = [
+        f"{describe(spec)}: {_hint(why)}"
+        for spec in all_specs(settings)
+        if (why := unusable(spec, found.get(spec.name)))
+    ]
+    if problems:
+        raise TopicsUnusable(
+            f"HOOKLINE_CREATE_TOPICS=0 and {len(problems)} topic(s) will not do: "
+            + "; ".join(problems)
+            + " (`hookline topics plan` prints how to create them)"
+        )
+    for spec in all_specs(settings):
+        if found[spec.name].config is None:
+            log.warning("cannot read the configs of %s (no DescribeConfigs ACL)", spec.name)
+
+
+def _hint(why: str) -> str:
+    if why == "missing":
+        return "missing (or this client may not Describe it)"
+    return why
+
+
+async def _found_topics(client: AIOKafkaAdminClient, wanted: set[str]) -> dict[str, FoundTopic]:
+    """The wanted topics that exist, with their configs. All topics' metadata is asked,
+    never the wanted ones by name: that would create them on a broker that auto-creates."""
+    partitions = {
+        t["topic"]: len(t["partitions"])
+        for t in await client.describe_topics(None)
+        if t["topic"] in wanted and t["error_code"] == 0
+    }
+    configs: dict[str, dict[str, str] | None] = dict.fromkeys(partitions)
+    if partitions:
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in partitions]
+        for response in await client.describe_configs(resources):
+            for res in response.to_object()["resources"]:
+                if res["error_code"] == 0:
+                    configs[res["resource_name"]] = {
+                        e["config_names"]: e["config_value"] for e in res["config_entries"]
+                    }
+    return {name: FoundTopic(n, configs[name]) for name, n in partitions.items()}
 
 
 _TOPIC_ALREADY_EXISTS = 36

@@ -346,11 +346,12 @@ def secret_values(settings: Settings) -> list[str]:
 
 def check_kafka(settings: Settings) -> None:
     """Before a service whose clients start elsewhere (the router's Faust worker): fail
-    at once, in one line, when the broker refuses these settings."""
+    at once, in one line, when the broker refuses these settings or (with
+    ``HOOKLINE_CREATE_TOPICS=0``) a topic is missing; else the topics exist after it."""
     loop = asyncio.new_event_loop()
     try:
         with refusal_ends_the_process():
-            loop.run_until_complete(kafka.check_access(settings))
+            loop.run_until_complete(kafka.ensure_topics(settings))
     finally:
         loop.close()
 

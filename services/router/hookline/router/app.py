@@ -83,7 +83,7 @@ class FeedService(Service):
 
 def batch_items_topic(settings: Settings) -> str:
     """The router's own topic (created by Faust, as the batch agent's source)."""
-    return f"{settings.topic_prefix}.router.batch-items"
+    return topics.batch_items(settings)
 
 
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
@@ -119,6 +119,10 @@ def create_app(settings: Settings) -> faust.App:
         store="memory://",
         topic_replication_factor=settings.replication_factor,
         topic_partitions=settings.partitions,
+        # Faust creates the batch items topic unless the platform provisions topics; it
+        # needs no leader topic (no on_leader task), so there is no such topic to grant.
+        topic_allow_declare=settings.create_topics,
+        topic_disable_leader=True,
         producer_acks=-1,
         producer_linger=PRODUCER_LINGER_S,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,

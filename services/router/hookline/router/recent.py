@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 
-from hookline.core import kafka
+from hookline.core import kafka, topics
 from hookline.core.config import Settings
 from hookline.core.feed import TopicFeed
 from hookline.core.kafka import KafkaUnavailable
@@ -39,7 +39,7 @@ _TOPIC_ALREADY_EXISTS = 36
 
 def routed_topic(settings: Settings) -> str:
     """The router's own topic (like its batch items), made by the router at start."""
-    return f"{settings.topic_prefix}.router.routed"
+    return topics.routed(settings)
 
 
 class Recent:
@@ -123,6 +123,8 @@ class RoutedFeed(TopicFeed):
 
 async def ensure_routed_topic(settings: Settings, window_s: float) -> None:
     """Create the topic if it is missing; it keeps records for two windows."""
+    if not settings.create_topics:
+        return  # the platform made it; ensure_topics checked it at start
     admin = kafka.admin(settings)
     await admin.start()
     try:
