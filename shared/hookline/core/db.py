@@ -21,9 +21,14 @@ class DatabaseUnavailable(RuntimeError):
     """PostgreSQL could not be reached or refused the schema."""
 
 
+CONNECT_TIMEOUT_S = 5.0  # a database that is down is noticed in this, not in asyncpg's 60 s
+
+
 async def connect(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     try:
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(
+            url, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT_S
+        )
     except (OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
     assert pool is not None

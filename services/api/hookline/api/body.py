@@ -8,6 +8,7 @@ import orjson
 from aiohttp import web
 
 from hookline.api.errors import ApiError, BadRequest, Unprocessable
+from hookline.core.limits import find_problem
 
 
 class TooLarge(ApiError):
@@ -17,7 +18,9 @@ class TooLarge(ApiError):
     code = "payload_too_large"
 
 
-async def json_body(request: web.Request) -> Any:
+async def json_body(request: web.Request, *, limits: bool = True) -> Any:
+    """The decoded body; with ``limits``, 422 unless every value in it could be encoded
+    again and stored (``hookline.core.limits``: nesting, NUL, key length)."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
@@ -28,9 +31,14 @@ async def json_body(request: web.Request) -> Any:
     if not raw.strip():
         raise BadRequest("the body is empty: send a JSON object")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    found = find_problem(body, "") if limits else None
+    if found is not None:
+        where, message = found
+        raise Unprocessable.fields({where: f"{where or 'the body'} {message}"})
+    return body
 
 
 def int_param(

@@ -5,10 +5,13 @@
      ├── Unauthorized    401  no valid API key or admin token
      ├── NotFound        404  no such object for this tenant
      ├── Conflict        409  a stale ``version``
-     └── Unprocessable   422  well-formed input that breaks a rule; lists every bad field
+     ├── Unprocessable   422  well-formed input that breaks a rule; lists every bad field
+     └── Unavailable     503  PostgreSQL or Kafka cannot be reached; ``Retry-After``
 
 Every error answers ``{"status", "code", "message"}`` (plus ``validationMessages``
-for 422). Anything else raised by a view is logged and answered as an opaque 500.
+for 422). PostgreSQL's and Kafka's connection errors, raised by a view, become
+``Unavailable`` here (``unavailable_of``), in one place rather than in each view.
+Anything else raised by a view is logged and answered as an opaque 500.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from aiohttp import web
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +29,7 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     status = 500
     code = "error"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, details: list[dict[str, str]] | None = None) -> None:
         super().__init__(message)
@@ -71,6 +77,37 @@ class Unprocessable(ApiError):
         return cls(message, details=[{"field": k, "message": v} for k, v in problems.items()])
 
 
+class Unavailable(ApiError):
+    status = 503
+    code = "unavailable"
+    RETRY_AFTER_S = 5
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(self.RETRY_AFTER_S)}
+
+
+# What a database or broker that is down, restarting or out of connections raises.
+_DATABASE_DOWN = (
+    OSError,  # refused, reset, unreachable
+    TimeoutError,  # connecting, or waiting for a pooled connection
+    asyncpg.PostgresConnectionError,  # class 08, and a connection lost mid-query
+    asyncpg.OperatorInterventionError,  # shutting down, starting up (57P*)
+    asyncpg.InsufficientResourcesError,  # too many connections, disk full (53*)
+)
+
+
+def unavailable_of(exc: Exception) -> Unavailable | None:
+    """Pure: the 503 for an error that says PostgreSQL or Kafka is out of reach, or None."""
+    if isinstance(exc, _DATABASE_DOWN):
+        return Unavailable("the database is not reachable just now: try again shortly")
+    if isinstance(exc, KafkaConnectionError | KafkaTimeoutError) or (
+        isinstance(exc, KafkaError) and exc.retriable
+    ):
+        return Unavailable("the event log (Kafka) is not reachable just now: try again shortly")
+    return None
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -79,13 +116,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         body = {"status": exc.status, "code": "http_error", "message": exc.reason}
         return web.json_response(body, status=exc.status, headers=_allow(exc))
-    except Exception:
+    except Exception as exc:
+        down = unavailable_of(exc)
+        if down is not None:
+            log.warning(
+                "answered 503: %s: %s",
+                type(exc).__name__,
+                exc,
+                extra={"ctx": {"path": request.path}},
+            )
+            return web.json_response(down.body(), status=down.status, headers=down.headers)
         log.exception("unexpected error", extra={"ctx": {"path": request.path}})
         body = {"status": 500, "code": "internal", "message": "internal error"}
         return web.json_response(body, status=500)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from typing import Any
@@ -16,6 +17,7 @@ from hookline.api.catalog import catalog_entry_of
 from hookline.api.context import ctx
 from hookline.api.errors import NotFound, Unprocessable
 from hookline.core import metrics, topics
+from hookline.core.limits import find_problem
 from hookline.core.messages import Event
 from hookline.core.types import JSON
 
@@ -23,6 +25,7 @@ routes = web.RouteTableDef()
 MAX_BATCH = 1000
 MAX_ID = 200
 MAX_EVENT_BYTES = 1_000_000  # under the broker's and the producer's default 1 MiB limits
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @routes.get("/v2/event")
@@ -49,7 +52,7 @@ async def catalog_one(request: web.Request) -> web.Response:
 async def publish(request: web.Request) -> web.Response:
     c = ctx(request)
     tenant = await tenant_of(c.pool, request)
-    body = await json_body(request)
+    body = await json_body(request, limits=False)  # each event's fields, below
     items = body if isinstance(body, list) else [body]
     if not items or len(items) > MAX_BATCH:
         raise Unprocessable.fields({"": f"publish between 1 and {MAX_BATCH} events at once"})
@@ -72,12 +75,16 @@ async def publish(request: web.Request) -> web.Response:
 
 
 def unique(events: list[Event]) -> list[Event]:
-    """The first event of each ``eventId``: a list that repeats one publishes it once.
+    """The first event of each ``eventId``, in the order given: a list that repeats one
+    publishes it once, and the others keep their places.
 
     Across calls, the repeated ``eventId`` is what the router recognizes: the message
     carries it, and the same object's events share a key and so a partition.
     """
-    return list({e.event_id: e for e in reversed(events)}.values())[::-1]
+    first: dict[str, Event] = {}
+    for e in events:
+        first.setdefault(e.event_id, e)
+    return list(first.values())
 
 
 def _parse_events(items: list[Any], tenant: int, known: set[str]) -> list[Event]:
@@ -101,6 +108,8 @@ def _parse_event(
         problems[where.rstrip(".") or "body"] = "an event must be a JSON object"
         return None
     found = {f"{where}{k}": v for k, v in _event_problems(item, tenant, known).items()}
+    if not found:  # then value is an object or None, and the only field holding others
+        found = _value_problems(item.get("value"), where)
     if found:
         problems.update(found)
         return None
@@ -121,23 +130,42 @@ def _parse_event(
     return event
 
 
+def _value_problems(value: Any, where: str) -> dict[str, str]:
+    """What of ``value`` no format could encode or PostgreSQL store (docs/api.md,
+    "Limits on every value"): one pass, before the event is encoded."""
+    found = find_problem(value, f"{where}value")
+    return {} if found is None else {found[0]: f"{found[0]} {found[1]}"}
+
+
 def _event_problems(item: dict[str, Any], tenant: int, known: set[str]) -> dict[str, str]:
     name, object_id, value = item.get("event"), item.get("id"), item.get("value")
     event_id, version = item.get("eventId"), item.get("version")
     problems: dict[str, str] = {}
     if not isinstance(name, str) or name not in known:
-        shown = repr(name)[:100]
+        # Not repr() of what is not a string: of a list nested 1,000 deep it raises.
+        shown = repr(name[:100]) if isinstance(name, str) else f"of JSON type {_kind(name)}"
         problems["event"] = f"unknown event type {shown} (see GET /v2/event)"
     if isinstance(object_id, bool) or not isinstance(object_id, int | str):
         problems["id"] = "id (the object's id) must be a number or a string"
-    elif isinstance(object_id, str) and not 0 < len(object_id) <= MAX_ID:
-        problems["id"] = f"id must be 1 to {MAX_ID} characters"
+    elif isinstance(object_id, str) and not _is_id(object_id):
+        problems["id"] = f"id must be 1 to {MAX_ID} characters, without control characters"
     if value is not None and not isinstance(value, dict):
         problems["value"] = "value must be a JSON object, or null for a delete"
-    if event_id is not None and (not isinstance(event_id, str) or not 0 < len(event_id) <= 200):
-        problems["eventId"] = "eventId must be a string of 1 to 200 characters"
+    if event_id is not None and (not isinstance(event_id, str) or not _is_id(event_id)):
+        problems["eventId"] = (
+            f"eventId must be a string of 1 to {MAX_ID} characters, without control characters"
+        )
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         problems["version"] = "version must be a whole number"
     if item.get("tenant", tenant) != tenant:
         problems["tenant"] = f"your API key publishes as tenant {tenant}: leave tenant out"
     return problems
+
+
+def _kind(value: Any) -> str:
+    return {dict: "object", list: "array", bool: "boolean"}.get(type(value), type(value).__name__)
+
+
+def _is_id(text: str) -> bool:
+    """Ids end up in keys, logs and PostgreSQL's text columns: printable, and bounded."""
+    return 0 < len(text) <= MAX_ID and not _CONTROL.search(text)
