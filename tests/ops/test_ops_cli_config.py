@@ -44,7 +44,8 @@ def test_without_stack_env_the_local_defaults_apply(
 def test_replay_progress_and_since() -> None:
     p = progress_of({"value": {"id": 4, "status": "running", "total": 10, "replayed": 3}})
     assert (p.done, p.total, p.state, p.location, p.finished) == (3, 10, "RUNNING", "4", False)
-    # Hookline's API: total events in range, processed of them, replayed to the subscription.
+    # Hookline's API: the tenant's events in range (once DONE), processed of them, replayed
+    # to the subscription.
     answer = {"value": {"url": "https://hooks.example.com/v2/event/subscription/5/replay/r1",
                         "status": "DONE", "total": 40, "processed": 40, "replayed": 7}}  # fmt: skip
     p = progress_of(answer)
@@ -55,6 +56,14 @@ def test_replay_progress_and_since() -> None:
     assert progress_of({"value": {"state": "COMPLETED", "done": 10}}).finished
     assert progress_of({"value": {"status": "FAILED"}}).failed
     assert parse_since("2026-11-25") == "2026-11-25T00:00:00Z"
+
+
+def test_the_bar_shows_the_share_of_the_range_read_while_the_total_is_unknown() -> None:
+    running = {"value": {"status": "RUNNING", "progress": 0.42, "total": None, "processed": 3}}
+    p = progress_of(running)
+    assert (p.fraction, p.total, p.percent) == (0.42, None, 42)
+    assert progress_of({"value": {"status": "RUNNING", "total": 8, "processed": 2}}).percent == 25
+    assert progress_of({"value": {"status": "DONE", "progress": 1.0, "total": 3}}).percent == 100
     assert parse_since("2026-11-25T12:00:00+02:00") == "2026-11-25T10:00:00Z"
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from hookline.api.errors import Unprocessable
-from hookline.api.replay import parse_since
+from hookline.api.replay import EPOCH, parse_since, progress_of
 from hookline.api.replay_job import plan_chunk
 from hookline.core.batches import objects_of
 from hookline.core.messages import Event, SubscriptionRecord
@@ -53,6 +54,31 @@ def test_since_is_an_iso_time_in_the_past() -> None:
         assert caught.value.details[0]["field"] == "since"
 
 
+def test_a_since_before_1970_replays_from_the_first_event() -> None:
+    for early in (
+        "0001-01-01",
+        "1969-12-31T23:59:59Z",
+        "0001-01-01T00:00+14:00",
+        "0001-01-01T00:00-12:00",
+    ):
+        assert parse_since({"since": early}, NOW) == EPOCH
+
+
+def row(status: str = "RUNNING", **offsets: dict[str, int] | None) -> Any:
+    """A ``replays`` row as asyncpg gives it: jsonb as text, NULL as None."""
+    found = {k: None if v is None else orjson.dumps(v).decode() for k, v in offsets.items()}
+    return {"status": status, **found}
+
+
+def test_progress_is_the_share_of_the_range_read_not_a_count() -> None:
+    starts, ends = {"0": 10, "1": 100}, {"0": 20, "1": 130}  # 40 events of every tenant
+    assert progress_of(row(starts=starts, ends=ends, positions=starts)) == 0.0
+    half = {"0": 20, "1": 110}
+    assert progress_of(row(starts=starts, ends=ends, positions=half)) == 0.5
+    assert progress_of(row(starts=None, ends=None, positions=None)) == 0.0
+    assert progress_of(row("DONE", starts=starts, ends=ends, positions=half)) == 1.0
+
+
 def test_a_chunk_makes_deliveries_of_the_tenants_matching_events_only() -> None:
     records = [
         (10, raw(1)),
@@ -62,7 +88,8 @@ def test_a_chunk_makes_deliveries_of_the_tenants_matching_events_only() -> None:
         (14, None),
     ]
     plan = plan_chunk(records, sub(), "rpl_1", {}, NOW)
-    assert plan.processed == 5 and plan.replayed == 1
+    # the tenant's events only: how many another tenant published is not theirs to see
+    assert plan.processed == 2 and plan.replayed == 1
     (one,) = plan.deliveries
     assert one.payload == {"id": 1}  # fields applied
     assert one.delivery_id == delivery_id("evt-1", 9, "rpl_1") != delivery_id("evt-1", 9)

@@ -26,14 +26,27 @@ FAILED = frozenset({"FAILED", "ERROR", "CANCELLED", "CANCELED", "ABORTED"})
 
 @dataclass(frozen=True)
 class Progress:
-    """``done`` of ``total`` events looked at (the bar), ``replayed`` of them sent to
-    the subscription."""
+    """``done`` of ``total`` events looked at, ``replayed`` of them sent to the
+    subscription; ``fraction`` (0 to 1) of the range read, when the API says (Hookline's
+    ``progress``: its counts are the tenant's, and ``total`` comes only at the end)."""
 
     done: int
     total: int | None
     state: str
     location: str | None
     replayed: int = 0
+    fraction: float | None = None
+
+    @property
+    def percent(self) -> int:
+        """What the bar shows, 0 to 100."""
+        if self.finished and not self.failed:
+            return 100
+        if self.fraction is not None:
+            return min(100, max(0, int(self.fraction * 100)))
+        if self.total:
+            return min(100, self.done * 100 // self.total)
+        return 0
 
     @property
     def finished(self) -> bool:
@@ -57,6 +70,7 @@ def progress_of(body: Any) -> Progress:
     replayed = _first(value, "replayed", "sent", "done", "processed", "count")
     total = _first(value, "total", "totalEvents", "expected", "fullResultSize")
     state = str(_first(value, "status", "state") or "RUNNING").upper()
+    fraction = value.get("progress")
     location = _first(value, "url", "href")
     replay_id = _first(value, "id", "replayId")
     if location is None and replay_id is not None:
@@ -67,6 +81,7 @@ def progress_of(body: Any) -> Progress:
         state=state,
         location=str(location) if location is not None else None,
         replayed=int(replayed or 0),
+        fraction=float(fraction) if isinstance(fraction, int | float) else None,
     )
 
 
@@ -120,17 +135,15 @@ def follow(
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     now = first
     with click.progressbar(
-        length=max(now.total or 0, now.done, 1),
+        length=100,
         label=f"replaying subscription {subscription_id}",
-        show_pos=True,
+        show_percent=True,
         file=click.get_text_stream("stderr"),
     ) as bar:
         shown = 0
         while True:
-            if now.total is not None:
-                bar.length = max(now.total, 1)
-            bar.update(now.done - shown)
-            shown = now.done
+            bar.update(now.percent - shown)
+            shown = now.percent
             if now.finished:
                 return now
             if deadline is not None and time.monotonic() > deadline:
@@ -143,5 +156,10 @@ def _poll(target: Target, path: str, last: Progress) -> Progress:
     answer: ApiAnswer = call(target.api_url, target.key(), "GET", path)
     fresh = progress_of(expect(answer, "following the replay"))
     return Progress(
-        fresh.done, fresh.total, fresh.state, fresh.location or last.location, fresh.replayed
+        fresh.done,
+        fresh.total,
+        fresh.state,
+        fresh.location or last.location,
+        fresh.replayed,
+        fresh.fraction,
     )

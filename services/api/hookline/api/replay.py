@@ -3,8 +3,10 @@ one subscription, and follow the job's progress (docs/replay.md).
 
 ``POST`` with ``{"since": "2026-11-25T10:00:00Z"}`` answers 202 with the replay; the
 job (``replay_job``) runs in this API process. ``GET .../replay/{replayId}`` shows
-how far it is: ``total`` events in the range (once known), ``processed`` of them,
-``replayed`` (those of the subscription), ``status`` RUNNING, DONE or FAILED.
+how far it is: ``progress`` (the share of the range read, 0 to 1), ``processed``
+(the tenant's events read so far), ``replayed`` (those of the subscription),
+``total`` (the tenant's events in the range, once DONE), ``status`` RUNNING, DONE
+or FAILED. Nothing in the answer counts another tenant's events.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -26,7 +29,7 @@ from hookline.api.body import json_body, path_id
 from hookline.api.context import CONTEXT, Context, ctx
 from hookline.api.errors import Conflict, NotFound, Unprocessable
 from hookline.api.present import iso
-from hookline.api.replay_job import RUNNING, STALE_AFTER_S, ReplayJob
+from hookline.api.replay_job import RUNNING, STALE_AFTER_S, ReplayJob, offsets
 from hookline.core.subscriptions import ACTIVE
 from hookline.core.types import JSON
 
@@ -34,6 +37,9 @@ log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 BASE = "/v2/event/subscription/{id}/replay"
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # no event is older: Kafka's timestamps start here
+_REPLAY_ID = re.compile(r"rpl_[0-9A-Za-z_-]{1,64}")  # _insert makes rpl_ + 16 hex; fullmatch
 
 _COLUMNS = (
     "id, subscription_id, tenant_id, since, status, total, processed, replayed, error,"
@@ -54,6 +60,8 @@ def parse_since(body: Any, now: float) -> datetime:
         since = since.replace(tzinfo=UTC)
     if since.timestamp() > now:
         raise Unprocessable.fields({"since": "since is in the future: nothing to replay yet"})
+    if since.timestamp() < 0:  # compared first: astimezone can overflow below year 1
+        return EPOCH
     return since.astimezone(UTC)
 
 
@@ -65,6 +73,7 @@ def present(row: asyncpg.Record, base_url: str) -> dict[str, JSON]:
         "subscriptionId": row["subscription_id"],
         "since": iso(row["since"].timestamp()),
         "status": row["status"],
+        "progress": progress_of(row),
         "total": row["total"],
         "processed": row["processed"],
         "replayed": row["replayed"],
@@ -72,6 +81,18 @@ def present(row: asyncpg.Record, base_url: str) -> dict[str, JSON]:
         "createdAt": iso(row["created_at"].timestamp()),
         "finishedAt": iso(finished.timestamp()) if finished is not None else None,
     }
+
+
+def progress_of(row: asyncpg.Record) -> float:
+    """Pure: the share of the range read, 0 to 1, rounded to a hundredth (a share, not a
+    count: the range holds every tenant's events)."""
+    if row["status"] != RUNNING:
+        return 1.0
+    starts, ends = offsets(row["starts"]), offsets(row["ends"])
+    positions = offsets(row["positions"]) or starts
+    size = sum(max(0, ends[p] - starts.get(p, ends[p])) for p in ends)
+    read = sum(max(0, min(positions.get(p, 0), ends[p]) - starts.get(p, ends[p])) for p in ends)
+    return round(read / size, 2) if size else 0.0
 
 
 @routes.post(BASE)
@@ -94,14 +115,18 @@ async def progress(request: web.Request) -> web.Response:
     c = ctx(request)
     tenant = await tenant_of(c.pool, request)
     sub_id = path_id(request)
-    row = await c.pool.fetchrow(
-        f"SELECT {_COLUMNS} FROM replays WHERE id = $1 AND subscription_id = $2 AND tenant_id = $3",
-        request.match_info["replayId"],
-        sub_id,
-        tenant.id,
-    )
+    replay_id = request.match_info["replayId"]
+    row = None
+    if _REPLAY_ID.fullmatch(replay_id):  # anything else names none (and may not reach SQL)
+        row = await c.pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM replays"
+            " WHERE id = $1 AND subscription_id = $2 AND tenant_id = $3",
+            replay_id,
+            sub_id,
+            tenant.id,
+        )
     if row is None:
-        raise NotFound(f"subscription {sub_id} has no replay {request.match_info['replayId']!r}")
+        raise NotFound(f"subscription {sub_id} has no replay {replay_id[:40]!r}")
     return web.json_response({"value": present(row, c.base_url(request))})
 
 

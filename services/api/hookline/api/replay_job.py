@@ -9,9 +9,11 @@ delivery ids and its own ordering keys (docs/replay.md), and written to
 ``hookline.deliveries``; the deliverer does the rest.
 
 Progress (``positions``: next offset per partition) is saved in ``replays`` after
-each chunk is acknowledged by the broker, with a heartbeat; a job whose heartbeat
-stops (its API process died) is taken over by another API process from its saved
-positions, so a replay finishes at least once.
+each chunk is acknowledged by the broker, with a heartbeat. ``processed`` and
+``total`` count the tenant's events only: the range holds every tenant's, and how
+many is not theirs to know. A job whose heartbeat stops (its API process died) is
+taken over by another API process from its saved positions, so a replay finishes
+at least once.
 """
 
 from __future__ import annotations
@@ -62,9 +64,11 @@ def plan_chunk(
     plan = Plan()
     items: list[Delivery] = []
     for offset, raw in records:
-        plan.processed += 1
         event = _decode(raw)
-        if event is None or event.tenant != sub.tenant or event.event not in sub.events:
+        if event is None or event.tenant != sub.tenant:
+            continue
+        plan.processed += 1
+        if event.event not in sub.events:
             continue
         key = event.key().decode()
         if is_stale(event, newest.get(key)):
@@ -88,7 +92,8 @@ def _decode(raw: bytes | None) -> Event | None:
         return None
 
 
-def _offsets(raw: Any) -> dict[int, int]:
+def offsets(raw: Any) -> dict[int, int]:
+    """Offsets per partition as ``replays`` keeps them (jsonb), or {}."""
     data = orjson.loads(raw) if isinstance(raw, str | bytes) else raw or {}
     return {int(k): int(v) for k, v in data.items()}
 
@@ -132,7 +137,7 @@ class ReplayJob:
         topic = topics.events(self._settings)
         tps = await kafka.assign_all(consumer, topic)
         starts, ends = await self._range(consumer, tps)
-        positions = _offsets(self._row["positions"]) or dict(starts)
+        positions = offsets(self._row["positions"]) or dict(starts)
         for tp in tps:
             consumer.seek(tp, positions.get(tp.partition, ends[tp.partition]))
         while True:
@@ -156,7 +161,7 @@ class ReplayJob:
     ) -> tuple[dict[int, int], dict[int, int]]:
         """The offsets to read, per partition: saved by an earlier run, or found now."""
         if self._row["ends"] is not None:
-            return _offsets(self._row["starts"]), _offsets(self._row["ends"])
+            return offsets(self._row["starts"]), offsets(self._row["ends"])
         since_ms = int(self._row["since"].timestamp() * 1000)
         ends = {tp.partition: o for tp, o in (await consumer.end_offsets(tps)).items()}
         found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
@@ -164,14 +169,12 @@ class ReplayJob:
             tp.partition: (ends[tp.partition] if at is None else at.offset)
             for tp, at in found.items()
         }
-        total = sum(max(0, ends[p] - starts[p]) for p in ends)
         await self._pool.execute(
             "UPDATE replays SET starts = $2::jsonb, ends = $3::jsonb, positions = $2::jsonb,"
-            " total = $4, heartbeat_at = now() WHERE id = $1",
+            " heartbeat_at = now() WHERE id = $1",
             self.id,
             _json(starts),
             _json(ends),
-            total,
         )
         return starts, ends
 
@@ -191,9 +194,11 @@ class ReplayJob:
         )
 
     async def _finish(self, status: str, error: str | None) -> None:
+        # Once DONE, the tenant's events read are the tenant's events in the range.
         await self._pool.execute(
             "UPDATE replays SET status = $2, error = $3, finished_at = now(),"
-            " heartbeat_at = now() WHERE id = $1",
+            " total = CASE WHEN $2 = 'DONE' THEN processed END, heartbeat_at = now()"
+            " WHERE id = $1",
             self.id,
             status,
             error,
