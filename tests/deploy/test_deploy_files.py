@@ -7,6 +7,7 @@ import re
 import yaml
 
 from hookline.core.config import SETTINGS, settings_table
+from hookline.retry_scheduler import scheduler
 from support.stack import ROOT
 
 
@@ -46,3 +47,15 @@ def test_dockerfile_puts_every_package_directory_on_the_path() -> None:
     parts = ("shared", "services/api", "services/router", "services/deliverer")
     for part in (*parts, "services/retry-scheduler"):
         assert f"/app/{part}" in dockerfile
+
+
+def test_the_retry_schedulers_promise_is_the_one_its_deployment_keeps() -> None:
+    """deploy/k8s runs it as a Deployment (pod names change), and a partition can move
+    while its old owner lives: "neither lost nor copied" holds for a crash, not for a
+    rebalance, so the code and the docs say "at least once across rebalances"."""
+    manifest = yaml.safe_load((ROOT / "deploy/k8s/retry-scheduler.yaml").read_text())
+    assert manifest["kind"] == "Deployment"
+    doc = scheduler.__doc__ or ""
+    assert "At least once across rebalances" in doc and "Neither lost nor copied" not in doc
+    delivery = " ".join((ROOT / "docs/delivery.md").read_text().split())
+    assert "**At least once across rebalances**, for the retry scheduler too" in delivery

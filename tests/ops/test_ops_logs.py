@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from hookline.core.service import JsonFormatter, RedactingFilter, redact
+from hookline.core.service import JsonFormatter, RedactingFilter, redact, redact_value
 
 ADMIN_TOKEN = "adm1n-T0ken-for-tests-7c2f"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -100,3 +100,18 @@ def test_ordinary_text_is_left_alone() -> None:
     text = "delivery msg_1 to https://example.com/h?x=1 failed (HTTP 500); next hookline.retry.5s"
     assert redact(text) == text
     assert redact("subscription 12 secret rotated") == "subscription 12 secret rotated"
+
+
+@pytest.mark.parametrize(
+    "name", ["access_token", "api_token", "key", "api-key", "apiKey", "X-Amz-Signature",
+             "client_secret", "refresh_token", "sig", "auth", "sessionid", "passwd"],
+)  # fmt: skip
+def test_a_token_in_a_target_urls_query_is_masked_whatever_its_name(name: str) -> None:
+    url = f"https://hooks.example.com/h?shop=7&{name}=S3cr3tV4lue&x=1"
+    text = redact(f"delivery failed (ClientResponseError: 400, url='{url}')")
+    assert "S3cr3tV4lue" not in text
+    assert f"?shop=7&{name}=****&x=1" in text
+    assert redact_value({name: "S3cr3tV4lue", "delivery_id": "msg_1"}) == {
+        name: "****",
+        "delivery_id": "msg_1",
+    }

@@ -35,24 +35,26 @@ MASK = "****"
 
 # --- logs ------------------------------------------------------------------------------
 
-# Keys whose values are secret wherever they appear: in ``extra={"ctx": ...}`` or as
-# ``key=value`` / ``"key": "value"`` inside a message.
-SECRET_KEYS = frozenset(
-    {
-        "secret",
-        "secrets",
-        "authheadervalue",
-        "auth_header_value",
-        "authorization",
-        "password",
-        "token",
-        "admin_token",
-        "admintoken",
-        "api_key",
-        "apikey",
-    }
+# Names whose values are secret wherever they appear: in ``extra={"ctx": ...}``, as
+# ``key=value`` / ``"key": "value"`` inside a message, and as a URL's query parameters
+# (``?access_token=``, ``&api-key=``, ``X-Amz-Signature=``). A name is secret when it
+# is one of these words, or ends in one after a prefix (``access_token``,
+# ``clientSecret``, ``x-api-key``): a few harmless names (``monkey=``) are masked too.
+SECRET_WORDS = (
+    "authheadervalue|authorization|credentials?|passwd|password|pwd|secrets?"
+    "|signature|sig|token|apikey|key|auth|session(?:id)?|jwt"
 )
-_KEY_ALTERNATION = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
+# Anchored at the start of a name and lazy over one character class, so a long
+# line costs linear time (no nested quantifiers to backtrack through).
+_SECRET_NAME = rf"(?<![\w.-])[\w.-]*?(?:{SECRET_WORDS})(?![\w.-])"
+_SECRET_NAME_RE = re.compile(_SECRET_NAME, re.IGNORECASE)
+
+
+def is_secret_name(name: str) -> bool:
+    """Pure: whether a field, parameter or header of this name holds a secret."""
+    return _SECRET_NAME_RE.fullmatch(name) is not None
+
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Credentials in an Authorization header value.
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), r"\1 " + MASK),
@@ -62,10 +64,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # The password of user:password@ in a URL, or a user name alone (sent as a token).
     (re.compile(r"(://[^/\s:@]*):[^/\s@]+@"), r"\1:" + MASK + "@"),
     (re.compile(r"://[^/\s:@]+@"), "://" + MASK + "@"),
-    # "authHeaderValue": "x", token=x, 'secret': 'x', password: x
+    # "authHeaderValue": "x", token=x, 'secret': 'x', password: x, ?access_token=x
     (
         re.compile(
-            rf"""(?i)(["']?\b(?:{_KEY_ALTERNATION})\b["']?\s*[:=]\s*)"""
+            rf"""(?i)(["']?{_SECRET_NAME}["']?\s*[:=]\s*)"""
             rf"""(?!(?:bearer|basic)\s)(["']?)[^"',\s}}&]+\2"""
         ),
         r"\1\2" + MASK + r"\2",
@@ -91,7 +93,7 @@ def redact_value(value: Any, literals: Iterable[str] = ()) -> Any:
         return redact(value, found)
     if isinstance(value, Mapping):
         return {
-            k: MASK if str(k).lower() in SECRET_KEYS and v is not None else redact_value(v, found)
+            k: MASK if v is not None and is_secret_name(str(k)) else redact_value(v, found)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

@@ -6,12 +6,24 @@ back to ``hookline.deliveries`` and, at the first message that is not due yet,
 seeks back to it and pauses the partition until it is (no busy loop; other
 partitions go on).
 
-Neither lost nor copied: the re-sent messages and the new offset of the delay
-topic's partition are written in one Kafka transaction, so after a crash at any
-moment either both happened or neither did. Deliverers read
+Not lost, and not copied by a crash: the re-sent messages and the new offset of
+the delay topic's partition are written in one Kafka transaction, so after a crash
+at any moment either both happened or neither did. Deliverers read
 ``hookline.deliveries`` with ``read_committed`` and never see the messages of a
-transaction that did not commit. The transactional id is stable per host, so a
-restarted scheduler aborts what its previous process left open at once.
+transaction that did not commit; a dead process's open transaction is aborted by
+the broker after ``TRANSACTION_TIMEOUT_MS`` (at once by a successor with the same
+transactional id, which is stable per host).
+
+At least once across rebalances: when a partition moves to another scheduler while
+its previous owner is still alive (a rebalance, a paused or partitioned pod), the
+old owner's transaction in flight may still commit after the new owner read the
+partition from the last committed offset, and those retries are put back twice
+(same ``webhook-id``, so receivers drop the copy). Stable transactional ids per pod
+(a StatefulSet) would not close this: they fence a restarted process, not a live
+one that lost its partitions. What would is Kafka's group-generation fencing of
+``sendOffsetsToTransaction`` (KIP-447), which aiokafka does not implement, or one
+transactional producer per input partition (a producer for each partition of each
+delay topic); docs/delivery.md says why Hookline does neither.
 
 Failures follow ``hookline.core.failure``. A delayed delivery that cannot be
 decoded is quarantined in the same transaction that moves the partition past it
@@ -48,7 +60,8 @@ TRANSACTION_TIMEOUT_MS = 10_000
 
 
 def transactional_id(settings: Settings) -> str:
-    """Stable across restarts on one host, so a restart fences the previous process."""
+    """Stable across restarts on one host, so a restart there fences the previous
+    process; a pod with a new name relies on the broker's transaction timeout."""
     return f"{settings.topic_prefix}-{GROUP}-{socket.gethostname()}"
 
 

@@ -115,6 +115,7 @@ def create_app(settings: Settings) -> faust.App:
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
         web_host=settings.http_host,
+        web_bind=settings.http_host,  # web_host only names it in URLs; Faust binds 0.0.0.0
         web_port=settings.http_port,
         store="memory://",
         topic_replication_factor=settings.replication_factor,
