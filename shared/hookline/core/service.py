@@ -64,11 +64,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # The password of user:password@ in a URL, or a user name alone (sent as a token).
     (re.compile(r"(://[^/\s:@]*):[^/\s@]+@"), r"\1:" + MASK + "@"),
     (re.compile(r"://[^/\s:@]+@"), "://" + MASK + "@"),
-    # "authHeaderValue": "x", token=x, 'secret': 'x', password: x, ?access_token=x
+    # "authHeaderValue": "x", token=x, 'secret': 'x', password: x, ?access_token=x (a
+    # value masked already keeps the shape that says what it was: whsec_****)
     (
         re.compile(
             rf"""(?i)(["']?{_SECRET_NAME}["']?\s*[:=]\s*)"""
-            rf"""(?!(?:bearer|basic)\s)(["']?)[^"',\s}}&]+\2"""
+            rf"""(?!(?:bearer|basic)\s|(?:whsec_|hl_)?\*{{4}})(["']?)[^"',\s}}&]+\2"""
         ),
         r"\1\2" + MASK + r"\2",
     ),
