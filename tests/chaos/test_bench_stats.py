@@ -77,6 +77,7 @@ def test_cpu_per_delivery_sums_every_process_and_the_platform_apart() -> None:
     found = per_delivery({"api": 50.0, "router": 30.0, "bench": 20.0}, 2.0, 1000)
     assert found["all"] == 2000.0  # 100 % of a core for 2 s over 1,000 deliveries
     assert found["hookline"] == 1600.0
+    assert found["services"] == 1600.0  # no Kafka or PostgreSQL in this one
     assert found["api"] == 1000.0
     assert per_delivery({"api": 50.0}, 2.0, 0) == {}
 
