@@ -3,8 +3,9 @@ content type, body) is one that ``/v2/openapi.json`` documents.
 
 Generated subscriptions point anywhere, so no generated event may reach them: the
 subscription calls use one tenant and publishing another, which has no subscriptions.
-Admin calls that only add things use the admin token; revoking keys is fuzzed without
-it, so the run cannot revoke another test's key.
+Admin calls that only add or read things use the admin token; revoking keys and
+re-driving quarantined records are fuzzed without it, so the run cannot revoke another
+test's key or re-drive another test's record.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def keys(stack: Stack) -> dict[str, str]:
 
 def _authorization(case: Any, stack: Stack, keys: dict[str, str]) -> str:
     path, method = case.operation.path, case.operation.method.lower()
-    if path.startswith("/v2/admin/") and method != "delete":
+    if path.startswith("/v2/admin/") and method != "delete" and not path.endswith("/redrive"):
         return f"Bearer {stack.admin_token}"
     if path == "/v2/event/publish":
         return f"Bearer {keys['publisher']}"

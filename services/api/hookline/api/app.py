@@ -14,6 +14,7 @@ from hookline.api import (
     events,
     health,
     openapi,
+    quarantine,
     replay,
     subscriptions,
 )
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(dashboard.routes)
     app.router.add_routes(delivery.routes)
     app.router.add_routes(replay.routes)
+    app.router.add_routes(quarantine.routes)
     dialects.add_routes(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -74,6 +76,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(delivery.resources)  # needs the Context made by resources
     app.cleanup_ctx.append(replay.resources)  # the replay jobs; needs the Context too
+    app.cleanup_ctx.append(quarantine.resources)  # the quarantine's projector; likewise
     return app
 
 

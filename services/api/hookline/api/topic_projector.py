@@ -82,8 +82,10 @@ class TopicProjector:
         apply: Apply,
         name: str,
         *,
-        quarantine: Producer,
+        quarantine: Producer | None,
     ) -> None:
+        """``quarantine`` is the producer that records what cannot be applied; None
+        (only for the quarantine's own projector) logs and skips it instead."""
         self._settings = settings
         self._pool = pool
         self._topic = topic
@@ -178,9 +180,21 @@ class TopicProjector:
         ]
 
     async def _quarantine(self, record: Record, reason: str) -> None:
+        self.quarantined += 1
+        if self._producer is None:
+            log.error(
+                "%s: skipping a record it cannot apply at offset %s of partition %s: %s",
+                self._name,
+                record.offset,
+                record.partition,
+                reason,
+            )
+            return
+        producer = self._producer
+
         async def send() -> None:
             await send_to_quarantine(
-                self._producer,
+                producer,
                 self._settings,
                 service="api",
                 topic=self._topic,
@@ -193,7 +207,6 @@ class TopicProjector:
             )
 
         await retry_infra(send, what=f"{self._name}: quarantine", give_up_after_s=30.0)
-        self.quarantined += 1
 
     async def _follow(self) -> None:
         rewind = False

@@ -15,6 +15,7 @@ from hookline.api.openapi.delivery import delivery_paths
 from hookline.api.openapi.dialects import DIALECT_SCHEMAS, dialect_paths
 from hookline.api.openapi.kit import Doc
 from hookline.api.openapi.paths import admin_paths, event_paths, subscription_paths
+from hookline.api.openapi.quarantine import quarantine_paths
 from hookline.api.openapi.replay import replay_paths
 from hookline.api.openapi.schemas import SCHEMAS
 
@@ -47,6 +48,7 @@ def document() -> Doc:
             **replay_paths(),
             **event_paths(),
             **admin_paths(),
+            **quarantine_paths(),
             **dialect_paths(),
         },
         "components": {
