@@ -20,8 +20,9 @@ Such a broker can listen securely, as the tests of the Kafka security settings n
 its listener, ``HOOKLINE_LOCAL_KAFKA_TLS_DIR`` holding ``broker.p12`` (its key and
 certificate; the password in ``broker.p12.password``) and ``ca.pem`` (the CAs it trusts
 for client certificates), ``HOOKLINE_LOCAL_KAFKA_SCRAM_USERS`` (``user=password,...``,
-SCRAM-SHA-256 and -512; the first is the broker's own), and
-``HOOKLINE_LOCAL_KAFKA_MTLS_PORT``, a second listener that requires a client certificate.
+SCRAM-SHA-256 and -512; the first is the broker's own and a super user),
+``HOOKLINE_LOCAL_KAFKA_MTLS_PORT``, a second listener that requires a client certificate,
+and ``HOOKLINE_LOCAL_KAFKA_AUTHORIZER=1``: ACLs apply (to resources that have any).
 Standard library only, so it runs before anything else is installed.
 """
 
@@ -178,6 +179,15 @@ def listener_config() -> list[str]:
         lines += tls_config()
     if KAFKA_PROTOCOL.startswith("SASL_"):
         lines += sasl_config()
+    if os.environ.get("HOOKLINE_LOCAL_KAFKA_AUTHORIZER") == "1":
+        # ACLs apply; a resource without any ACL stays open. The broker's own user (the
+        # first SCRAM user) may do anything, and so may the broker forwarding requests to
+        # its controller over the loopback PLAINTEXT controller listener (ANONYMOUS).
+        lines += [
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users=User:{scram_users()[0][0]};User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found=true",
+        ]
     return lines
 
 

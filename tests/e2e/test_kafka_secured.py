@@ -2,9 +2,11 @@
 deploy/local/stack.py on free ports) with a SASL_SSL listener, SCRAM users and a CA made
 at test time, and a second listener that requires a client certificate (mutual TLS).
 
-The delivery path runs end to end over SASL_SSL; a wrong password, an untrusted
-certificate and a missing client certificate each stop a service at start, at once, with
-one line that names the setting.
+ACLs apply: the services' user may read and write its topics but create none, so the
+topics are made beforehand by the broker's admin from ``hookline topics plan``'s list and
+the services run with ``HOOKLINE_CREATE_TOPICS=0``. The delivery path runs end to end
+over SASL_SSL; a wrong password, an untrusted certificate, a refused ACL and a missing
+client certificate each stop a service at start, at once, with one line that names it.
 """
 
 from __future__ import annotations
@@ -22,11 +24,25 @@ import aiohttp
 import orjson
 import pytest
 import pytest_asyncio
+from aiokafka.admin import NewTopic
 
 from hookline.core import kafka
 from hookline.core.config import Settings
+from hookline.core.topics import all_specs
 from support import stack as support_stack
-from support.broker import Broker
+from support.broker import (
+    ALL,
+    ALLOW,
+    CLUSTER,
+    CREATE,
+    DENY,
+    LITERAL,
+    PREFIXED,
+    TOPIC,
+    Acl,
+    Broker,
+    grant,
+)
 from support.client import Api
 from support.database import own_database
 from support.receiver import Receiver
@@ -34,6 +50,13 @@ from support.stack import ROOT, Stack, free_port
 from support.tls import TlsFiles, make_tls
 
 PASSWORD = secrets.token_urlsafe(12)
+ADMIN_PASSWORD = secrets.token_urlsafe(12)
+PREFIX = "hlsec-"  # the ACLs cover the topics named so
+ACLS = [
+    Acl(TOPIC, PREFIX, PREFIXED, "User:hookline", ALL, ALLOW),
+    Acl(TOPIC, PREFIX, PREFIXED, "User:hookline", CREATE, DENY),
+    Acl(CLUSTER, "kafka-cluster", LITERAL, "User:hookline", CREATE, DENY),
+]
 REFUSAL_WITHIN_S = 20.0  # far below the 60 s a service waits for a broker that is not up
 
 
@@ -42,8 +65,9 @@ def broker() -> Iterator[tuple[Broker, TlsFiles]]:
     own = Broker(
         "secured-kafka",
         protocol="SASL_SSL",
-        scram_users=f"admin={secrets.token_urlsafe(12)},hookline={PASSWORD}",
+        scram_users=f"admin={ADMIN_PASSWORD},hookline={PASSWORD}",
         mtls_port=str(free_port()),
+        authorizer="1",
     )
     tls = make_tls(own.dir / "tls")
     own.start()
@@ -79,10 +103,42 @@ def mtls_env(broker: tuple[Broker, TlsFiles]) -> dict[str, str]:
     }
 
 
+def as_admin(sasl_env: dict[str, str]) -> Settings:
+    return Settings.from_env(
+        {
+            **sasl_env,
+            "HOOKLINE_KAFKA_SASL_USERNAME": "admin",
+            "HOOKLINE_KAFKA_SASL_PASSWORD_FILE": "",
+            "HOOKLINE_KAFKA_SASL_PASSWORD": ADMIN_PASSWORD,
+        }
+    )
+
+
+async def provision(admin: Settings, settings: Settings) -> None:
+    """What the platform team does: the topics of ``hookline topics plan``, as admin."""
+    client = kafka.admin(admin)
+    await client.start()
+    try:
+        specs = all_specs(settings)
+        response = await client.create_topics(
+            [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in specs]
+        )
+        assert all(e[1] == 0 for e in response.topic_errors), response.topic_errors
+    finally:
+        await client.close()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def secured(infra: dict[str, str], sasl_env: dict[str, str]) -> AsyncIterator[Stack]:
+    await grant(as_admin(sasl_env), ACLS)
     async with own_database(infra["HOOKLINE_DATABASE_URL"], "hookline_secured") as db_url:
-        env = {**support_stack.test_settings(infra, db_url), **sasl_env}
+        env = {
+            **support_stack.test_settings(infra, db_url),
+            **sasl_env,
+            "HOOKLINE_TOPIC_PREFIX": f"{PREFIX}{secrets.token_hex(4)}",
+            "HOOKLINE_CREATE_TOPICS": "0",
+        }
+        await provision(as_admin(sasl_env), Settings.from_env(env))
         stack = Stack(env)
         logs = ROOT / ".local" / "test-logs" / env["HOOKLINE_TOPIC_PREFIX"]
         env["APP_DATADIR"] = str(logs / "router-data")
@@ -163,6 +219,22 @@ def test_an_untrusted_broker_certificate_stops_a_service_naming_the_ca_setting(
     assert code == 1
     line = one_line(stderr)
     assert "HOOKLINE_KAFKA_SSL_CA_FILE: the broker's certificate is not trusted" in line
+    assert took < REFUSAL_WITHIN_S
+
+
+async def test_a_refused_acl_stops_a_service_naming_what_it_was_refused(
+    secured: Stack, sasl_env: dict[str, str]
+) -> None:
+    # The services' user may not create topics (``ACLS``): with HOOKLINE_CREATE_TOPICS=1
+    # on topics nobody provisioned, the API cannot start.
+    env = {**sasl_env, "HOOKLINE_TOPIC_PREFIX": f"{PREFIX}{secrets.token_hex(4)}"}
+    code, stderr, took = start_refused(env, "hookline.api")
+    assert code == 1
+    line = one_line(stderr)
+    assert "the broker refused User:hookline to create" in line
+    assert f"{env['HOOKLINE_TOPIC_PREFIX']}.events" in line
+    assert "TOPIC_AUTHORIZATION_FAILED: a missing ACL" in line
+    assert "HOOKLINE_CREATE_TOPICS=0" in line
     assert took < REFUSAL_WITHIN_S
 
 

@@ -9,7 +9,12 @@ import shutil
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 
+from aiokafka.protocol.admin import CreateAclsRequest
+
+from hookline.core import kafka
+from hookline.core.config import Settings
 from support.stack import ROOT
 
 
@@ -67,3 +72,42 @@ class Broker:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# Kafka's ACL codes (org.apache.kafka.common.acl / resource), as CreateAcls sends them.
+TOPIC, CLUSTER = 2, 4
+LITERAL, PREFIXED = 3, 4
+ALL, CREATE = 2, 5
+DENY, ALLOW = 2, 3
+
+
+@dataclass(frozen=True)
+class Acl:
+    resource_type: int
+    name: str
+    pattern: int
+    principal: str
+    operation: int
+    permission: int
+
+
+async def grant(settings: Settings, acls: list[Acl]) -> None:
+    """Create ``acls`` as ``settings``' client (a super user); aiokafka has no call for it."""
+    admin = kafka.admin(settings)
+    await admin.start()
+    try:
+        for acl in acls:
+            request = CreateAclsRequest(
+                acl.resource_type,
+                acl.name,
+                acl.pattern,
+                acl.principal,
+                "*",
+                acl.operation,
+                acl.permission,
+            )
+            response = await admin._client.send(admin._client.get_random_node(), request)
+            for error_code, message in response.creation_responses:
+                assert error_code == 0, f"CreateAcls {acl}: {error_code} {message}"
+    finally:
+        await admin.close()

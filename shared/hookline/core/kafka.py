@@ -21,7 +21,7 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
 
 from hookline.core.config import Settings
-from hookline.core.kafka_auth import client_options, explain
+from hookline.core.kafka_auth import client_options, explain, principal
 from hookline.core.topics import FoundTopic, all_specs, describe, topic_specs, unusable
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ async def _create_topics(settings: Settings) -> None:
             if spec.name not in existing
         ]
         if missing:
-            await _create(client, missing)
+            await _create(client, missing, settings)
     finally:
         await client.close()
 
@@ -237,16 +237,19 @@ _TOPIC_ALREADY_EXISTS = 36
 _DENIED = (errors.TopicAuthorizationFailedError.errno, errors.ClusterAuthorizationFailedError.errno)
 
 
-async def _create(admin: AIOKafkaAdminClient, topics: Iterable[NewTopic]) -> None:
+async def _create(
+    admin: AIOKafkaAdminClient, topics: Iterable[NewTopic], settings: Settings
+) -> None:
     response = await admin.create_topics(list(topics))
     # Another service may have created some at the same moment: that is the goal.
     failed = [e for e in response.topic_errors if e[1] not in (0, _TOPIC_ALREADY_EXISTS)]
-    denied = [e[0] for e in failed if e[1] in _DENIED]
+    denied = sorted(e[0] for e in failed if e[1] in _DENIED)
     if denied:
-        why = errors.for_code(failed[0][1]).message
+        code = next(e[1] for e in failed if e[1] in _DENIED)
         raise KafkaRefused(
-            f"the broker refused to create {', '.join(denied)} ({why}): "
-            "grant this client Create on them, or create them beforehand"
+            f"the broker refused {principal(settings)} to create {', '.join(denied)} "
+            f"({errors.for_code(code).message}: a missing ACL): grant it Create on them, or "
+            "create them as `hookline topics plan` prints and set HOOKLINE_CREATE_TOPICS=0"
         )
     if failed:
         raise KafkaUnavailable(f"the broker refused to create topics: {failed}")

@@ -83,9 +83,9 @@ def _refused(exc: BaseException, settings: Settings) -> str | None:
     if isinstance(exc, errors.UnsupportedSaslMechanismError):
         return f"HOOKLINE_KAFKA_SASL_MECHANISM={mechanism}: {_said(exc)}"
     if isinstance(exc, errors.TopicAuthorizationFailedError | errors.GroupAuthorizationFailedError):
-        return f"a missing ACL for {_principal(settings)}: {_said(exc)}"
+        return f"a missing ACL for {principal(settings)}: {_said(exc)}"
     if isinstance(exc, errors.ClusterAuthorizationFailedError):
-        return f"a missing ACL on the cluster for {_principal(settings)}: {_said(exc)}"
+        return f"a missing ACL on the cluster for {principal(settings)}: {_said(exc)}"
     return None
 
 
@@ -112,7 +112,8 @@ def _handshake(exc: ssl.SSLError, settings: Settings) -> str:
     )
 
 
-def _principal(settings: Settings) -> str:
+def principal(settings: Settings) -> str:
+    """Who the broker sees, as ACLs name it (as far as the settings tell)."""
     if settings.kafka_security_protocol.startswith("SASL_"):
         return f"User:{settings.kafka_sasl_username}"
     return "this client"
