@@ -173,3 +173,13 @@ def test_shareactor_sort_takes_anything_without_crashing(text: str) -> None:
         "DESC",
         "id",
     } | set(" ".join(shareactor.SORTABLE.values()).split())
+
+
+def test_blank_endpoints_and_events_are_the_natives_required() -> None:
+    assert common.blanks({"targetUrl": " ", "event": "", "events": None}) == {
+        "targetUrl": "targetUrl is required",
+        "event": "give 'event' (one event type) or 'events' (a list)",
+    }
+    assert common.blanks({"targetUrl": "https://x.example/", "event": "order.created"}) == {}
+    phrases = [common._problem(k, v).phrase for k, v in common.blanks({"targetUrl": ""}).items()]
+    assert phrases == ["can't be blank"]

@@ -63,8 +63,7 @@ def native_body(body: Any, *, create: bool, path_id: str | None = None) -> dict[
         raise BadRequest("data.attributes must be an object")
     native: dict[str, Any] = {}
     if "url" in attributes or create:
-        url = attributes.get("url")
-        native["targetUrl"] = None if isinstance(url, str) and not url.strip() else url
+        native["targetUrl"] = common.given(attributes.get("url"), create=create)
     if "events" in attributes or create:
         native["events"] = attributes.get("events")
     if create:

@@ -87,8 +87,16 @@ async def create(c: Context, tenant: Tenant, native: dict[str, Any]) -> Subscrip
 async def update(
     c: Context, tenant: Tenant, subscription_id: int, native: dict[str, Any]
 ) -> SubscriptionRecord:
+    """Change from a native body; a blank endpoint or event is refused (``blanks``)."""
     await subscriptions._refresh_catalog(c, native)
-    data = parse_update(native, c.catalog.all(), c.policy)
+    blank = blanks(native)
+    try:
+        data = parse_update(native, c.catalog.all(), c.policy)
+    except Unprocessable as exc:
+        others = {d["field"]: d["message"] for d in exc.details if d["field"] not in blank}
+        raise Unprocessable.fields({**blank, **others}) from exc
+    if blank:
+        raise Unprocessable.fields(blank)
     await subscriptions._check_resolves_public(c, data)
     return await c.store.update(tenant.id, subscription_id, data)
 
@@ -111,6 +119,31 @@ async def delete(c: Context, tenant: Tenant, record: SubscriptionRecord) -> Subs
 
 def not_found(shown: str) -> NotFound:
     return NotFound(f"no webhook {shown[:100]!r}")
+
+
+def given(value: Any, *, create: bool) -> Any:
+    """A dialect's endpoint or event as the native value: blank text on create is none
+    given (the native "is required", in the dialect's words "can't be blank"). On
+    update it is sent on, and ``update`` refuses it in the same words (the native
+    rules would take ``""`` for a URL that is not https, or an event of no name)."""
+    if create and isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+_BLANK = {
+    "targetUrl": "targetUrl is required",
+    "event": "give 'event' (one event type) or 'events' (a list)",
+}
+
+
+def blanks(native: dict[str, Any]) -> dict[str, str]:
+    """The native problems of the blank texts in ``native``, as ``parse_create``'s."""
+    return {
+        key: message
+        for key, message in _BLANK.items()
+        if isinstance(native.get(key), str) and not native[key].strip()
+    }
 
 
 def body_object(body: Any, what: str) -> dict[str, Any]:

@@ -46,17 +46,14 @@ def present(r: SubscriptionRecord) -> dict[str, JSON]:
 
 
 def native_body(body: Any, *, create: bool) -> dict[str, Any]:
-    """Orderspace's body as the native one; a blank endpoint counts as none given."""
+    """Orderspace's body as the native one (a blank endpoint: ``common.given``)."""
     outer = common.body_object(body, '{"webhook": {"endpoint", "events"}}')
     webhook = outer.get("webhook")
     if not isinstance(webhook, dict):
         raise BadRequest("param is missing or the value is empty: webhook")
     native: dict[str, Any] = {}
-    endpoint = webhook.get("endpoint")
-    if isinstance(endpoint, str) and not endpoint.strip():
-        endpoint = None
-    if endpoint is not None or create:
-        native["targetUrl"] = endpoint
+    if "endpoint" in webhook or create:
+        native["targetUrl"] = common.given(webhook.get("endpoint"), create=create)
     if "events" in webhook or create:
         events = webhook.get("events")
         native["events"] = None if events == [] and create else events

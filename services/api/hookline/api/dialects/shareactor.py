@@ -80,13 +80,9 @@ def native_body(body: Any, *, create: bool) -> dict[str, Any]:
     given = common.body_object(body, '"endpoint" and "event_type"')
     native: dict[str, Any] = {}
     if "endpoint" in given or create:
-        endpoint = given.get("endpoint")
-        native["targetUrl"] = (
-            None if isinstance(endpoint, str) and not endpoint.strip() else endpoint
-        )
+        native["targetUrl"] = common.given(given.get("endpoint"), create=create)
     if "event_type" in given or create:
-        event_type = given.get("event_type")
-        native["event"] = None if event_type == "" and create else event_type
+        native["event"] = common.given(given.get("event_type"), create=create)
     if create:
         native["dialect"] = SHAREACTOR
     return native
