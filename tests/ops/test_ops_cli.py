@@ -20,6 +20,8 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from hookline.cli import cli
+from hookline.core import kafka, topics
+from hookline.core.config import Settings
 from hookline.core.signing import verify
 from support.client import Api
 from support.receiver import Receiver
@@ -276,3 +278,30 @@ async def test_receive_prints_a_delivery_and_checks_its_signature(
         "id": 77,
         "value": {"id": 77, "name": "Lamp"},
     }
+
+
+async def test_quarantine_list_and_redrive(stack: Stack, admin: Api) -> None:
+    settings = Settings.from_env(stack.env)
+    marker = f"cli-{time.time_ns()}"
+    producer = kafka.producer(settings)
+    await producer.start()
+    try:
+        raw = orjson.dumps({"v": 1, "tenant": marker, "event": None})
+        await producer.send_and_wait(topics.events(settings), raw, key=b"k")
+    finally:
+        await producer.stop()
+    env = cli_env(stack, None)
+    deadline = time.monotonic() + 30
+    while True:
+        listed = await run(env, "quarantine", "list", "--tenant", marker, "--held")
+        assert listed.code == 0, listed.err
+        if listed.out.strip() or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    [line] = listed.out.strip().splitlines()
+    assert " router " in line and f"tenant={marker}" in line and "MessageError" in line
+    entry_id = line.split()[0]
+    done = await run(env, "quarantine", "redrive", entry_id, "--value", '{"v": 1, "fixed": true}')
+    assert done.code == 0 and f"re-drove {entry_id} to {topics.events(settings)}" in done.out
+    again = await run(env, "quarantine", "redrive", entry_id)
+    assert again.code == 1 and "re-driven already" in again.err

@@ -18,6 +18,7 @@ from hookline.cli import tail as tails
 from hookline.cli import topics as topic_plans
 from hookline.cli.apiclient import call, expect
 from hookline.cli.config import CHECKOUT, CliError, Target, environment, kafka_settings, target
+from hookline.cli.quarantine import quarantine
 
 HELP = """Run, use and watch Hookline.
 
@@ -55,6 +56,9 @@ def cli(ctx: click.Context, api_url: str | None, api_key: str | None) -> None:
 
 def main() -> None:
     cli(prog_name="hookline")
+
+
+cli.add_command(quarantine)
 
 
 # --- the local stack -------------------------------------------------------------------
