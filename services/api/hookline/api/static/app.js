@@ -376,6 +376,48 @@ async function loadAdmin() {
     return tr;
   });
   fill($("tenants").tBodies[0], rows, 6, "No tenants yet.");
+  await loadQuarantine();
+}
+
+const VALUE_CHARS = 120;
+
+async function loadQuarantine() {
+  const answer = await api("GET", "/v2/admin/quarantine?count=100");
+  if (routeMissing(answer)) return;
+  const rows = values(answer).map((q) => {
+    const tr = el("tr");
+    tr.dataset.id = q.id;
+    const shown = q.value !== null ? JSON.stringify(q.value) : (q.valueText ?? "");
+    const value = el("td", shown.length > VALUE_CHARS ? `${shown.slice(0, VALUE_CHARS)}…` : shown, "mono");
+    value.title = `${q.valueBytes} bytes${q.truncated ? ", cut when quarantined" : ""}`;
+    const action = el("td");
+    if (q.redrivenAt === null) {
+      const button = el("button", "Re-drive", "small");
+      button.type = "button";
+      button.title = `Put it back on ${q.topic}`;
+      button.addEventListener("click", () => redrive(q, button));
+      action.append(button);
+    } else {
+      action.append(el("span", `re-driven ${clock(timeOf(q.redrivenAt))}`));
+    }
+    tr.append(el("td", q.id), el("td", clock(timeOf(q.quarantinedAt))), el("td", q.service),
+      el("td", `${q.topic} [${q.partition}] @${q.offset}`, "mono"), el("td", q.tenant ?? "–"),
+      el("td", q.reason, "reason"), value, action);
+    return tr;
+  });
+  fill($("quarantine").tBodies[0], rows, 8, "Nothing in the quarantine.");
+}
+
+async function redrive(entry, button) {
+  button.disabled = true;
+  const answer = await api("POST", `/v2/admin/quarantine/${entry.id}/redrive`);
+  if (answer.status >= 200 && answer.status < 300) {
+    notice(`Re-drove quarantined record ${entry.id} to ${entry.topic}.`);
+    await loadQuarantine();
+  } else {
+    notice(`Re-drive failed: ${(answer.body && answer.body.message) || answer.status}`);
+    button.disabled = false;
+  }
 }
 
 async function loadTenantSubscriptions(tenant) {
