@@ -30,7 +30,11 @@ class OffsetTracker(Generic[P]):
         self._parts.setdefault(partition, _Partition()).in_flight.add(offset)
 
     def finished(self, partition: P, offset: int) -> None:
-        part = self._parts[partition]
+        """``offset`` is done. One not in flight (its partition was revoked and
+        forgotten meanwhile) is ignored: it must not move a later owner's position."""
+        part = self._parts.get(partition)
+        if part is None or offset not in part.in_flight:
+            return
         part.in_flight.discard(offset)
         part.highest_done = max(part.highest_done, offset)
 

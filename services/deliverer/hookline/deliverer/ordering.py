@@ -19,6 +19,12 @@ A batch delivery is checked object by object: the objects superseded since the
 batch was made are left out of the request, and a batch with none left is dropped.
 
     OrderStoreUnavailable (ConnectionError)   PostgreSQL could not record a position
+
+A position PostgreSQL refuses (a NUL in an object id, a key too long for the
+index) is not that: it is the delivery's own fault, raised as PostgreSQL's error,
+and the deliverer quarantines the delivery. One such position makes the
+statement of its whole group fail, so the group is then written delivery by
+delivery, and only that one fails.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import asyncpg
 from hookline.core import db
 from hookline.core.batches import objects_of, plural
 from hookline.core.config import Settings
+from hookline.core.failure import is_infra, is_poison
 from hookline.core.messages import Delivery
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,7 @@ log = logging.getLogger(__name__)
 # this cannot come back except by a manual redelivery.
 KEEP_S = 8 * 24 * 3600
 CLEAN_EVERY_S = 3600.0
+CLOSE_TIMEOUT_S = 5.0
 
 
 class OrderStoreUnavailable(ConnectionError):
@@ -165,21 +173,37 @@ class GroupWriter:
             group, self._waiting = self._waiting, []
             try:
                 rows = await self._fetch(_RECORD, *_columns(group))
-            except BaseException as exc:  # every caller of the group gets the failure
-                for _, _, future in group:
-                    if future.done():
-                        continue
-                    if isinstance(exc, Exception):
-                        future.set_exception(exc)
-                    else:
-                        future.cancel()
-                if not isinstance(exc, Exception):
-                    raise
+            except Exception as exc:
+                if len(group) > 1 and is_poison(exc):  # one position refused: find whose
+                    await self._write_each(group)
+                else:
+                    _fail(group, exc)
                 continue
-            found = {(r["subscription_id"], r["ordering_key"]): r["position"] for r in rows}
-            for sub, positions, future in group:
-                if not future.done():
-                    future.set_result({k: found[(sub, k)] for k in positions})
+            except BaseException:
+                for _, _, future in group:
+                    future.cancel()
+                raise
+            _resolve(group, rows)
+
+    async def _write_each(self, group: list[Wanted]) -> None:
+        for wanted in group:
+            try:
+                _resolve([wanted], await self._fetch(_RECORD, *_columns([wanted])))
+            except Exception as exc:
+                _fail([wanted], exc)
+
+
+def _resolve(group: list[Wanted], rows: list[Any]) -> None:
+    found = {(r["subscription_id"], r["ordering_key"]): r["position"] for r in rows}
+    for sub, positions, future in group:
+        if not future.done():
+            future.set_result({k: found[(sub, k)] for k in positions})
+
+
+def _fail(group: list[Wanted], exc: Exception) -> None:
+    for _, _, future in group:
+        if not future.done():
+            future.set_exception(exc)
 
 
 def _columns(group: list[Wanted]) -> tuple[list[int], list[str], list[int]]:
@@ -211,7 +235,10 @@ class OrderGate:
             self._cleaner.cancel()
             await asyncio.gather(self._cleaner, return_exceptions=True)
         if self._pool is not None:
-            await self._pool.close()
+            try:  # a server that is gone would keep a graceful close waiting
+                await asyncio.wait_for(self._pool.close(), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                self._pool.terminate()
 
     @contextlib.asynccontextmanager
     async def turn(self, delivery: Delivery) -> AsyncIterator[Delivery | None]:
@@ -238,6 +265,8 @@ class OrderGate:
         try:
             return await self._writer.record(subscription_id, positions)
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if not is_infra(exc):
+                raise  # this delivery's positions were refused: it is poison
             raise OrderStoreUnavailable(f"cannot record delivery positions: {exc}") from exc
 
     async def _clean_every(self, seconds: float) -> None:

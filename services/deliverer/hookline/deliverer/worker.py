@@ -10,6 +10,16 @@ or whose endpoint is stuck, is put on a delay topic without a request and withou
 using up a retry. Only when that hand-off is acknowledged (``acks=all``) does the
 message count as finished; ``OffsetTracker`` commits each partition up to its
 lowest unfinished message, so a deliverer killed at any moment loses nothing.
+
+Every message ends in one of four ways before its offset is finished: done (sent,
+or dropped on purpose: its subscription is gone, a newer version was tried),
+handed to a retry topic, handed to the dead letters, or quarantined
+(``hookline.core.failure``): an infrastructure failure (Kafka, PostgreSQL) is
+retried with a bounded backoff, the stage that failed only (a hand-off that fails
+does not send the request again); anything else raised for a message is poison and
+goes to the quarantine with its reason, and the partition moves on. A stop, or a
+revoke, while Kafka or PostgreSQL is down leaves such a message unfinished (so
+nothing is committed past it; its next owner does it again) within a bounded time.
 """
 
 from __future__ import annotations
@@ -18,15 +28,21 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
 
 from hookline.core import kafka, metrics, topics
 from hookline.core.config import Settings
+from hookline.core.failure import Failure, Stopped, reason_of, retry_infra
+from hookline.core.failure import classify as classify_failure
 from hookline.core.feed import CatalogFeed, SubscriptionFeed
 from hookline.core.messages import Attempt, Delivery, MessageError, SubscriptionRecord
+from hookline.core.quarantine import send_to_quarantine
 from hookline.core.retry import Classification, classify
 from hookline.core.subscriptions import ACTIVE, SubscriptionTable
 from hookline.deliverer import guard, plan, request, transport
@@ -41,6 +57,18 @@ log = logging.getLogger(__name__)
 GROUP = "deliverer"
 QUEUED_PER_REQUEST = 4
 ATTEMPT_LINGER_MS = 5
+# Bounds on a stop and a revoke while Kafka or PostgreSQL is down: a commit, a
+# client's close, and what a delivery gets beyond its own timeout to finish.
+COMMIT_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 10.0
+FINISH_MARGIN_S = 10.0
+T = TypeVar("T")
+
+
+def finish_wait_s(settings: Settings) -> float:
+    """How long a revoke or a stop waits for the deliveries in flight: one request's
+    timeout and a hand-off. What is not finished by then is left to be redone."""
+    return settings.delivery_timeout_s + FINISH_MARGIN_S
 
 
 class Deliverer:
@@ -51,7 +79,9 @@ class Deliverer:
         # The plurals that name batch objects.
         self.catalog = CatalogFeed(settings, service="deliverer")
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], TopicPartition] = {}
+        self._stopping = asyncio.Event()  # run()'s, once it runs
+        self.fatal: BaseException | None = None
         # Deliveries read and not finished (what a crash makes it redo), and requests
         # open at once. Waiting for a turn at an endpoint holds only the first, so
         # deliveries queued for a slow endpoint leave the requests to the others.
@@ -96,7 +126,7 @@ class Deliverer:
         await self.drain()
         for closer in (self.consumer, self.producer):
             if closer is not None:
-                await closer.stop()
+                await _bounded(closer.stop(), CLOSE_TIMEOUT_S, f"stopping {type(closer).__name__}")
         if self.http is not None:
             await self.http.close()
         await self.order.stop()
@@ -105,25 +135,50 @@ class Deliverer:
 
     async def run(self, stopping: asyncio.Event) -> None:
         assert self.consumer is not None
+        self._stopping = stopping
         committer = asyncio.create_task(self._commit_every(0.5))
         try:
             while not stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=500)
                 for tp, records in batches.items():
-                    for rec in records:
-                        await self._slots.acquire()
-                        self.tracker.started(tp, rec.offset)
-                        task = asyncio.create_task(self._handle(tp, rec.offset, rec.value))
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
+                    await self._start_all(tp, records)
+            if self.fatal is not None:
+                raise self.fatal
         finally:
             committer.cancel()
             await asyncio.gather(committer, return_exceptions=True)
 
+    async def _start_all(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        for rec in records:
+            await self._slots.acquire()
+            if self._stopping.is_set():  # read, not started: not committed, read again
+                self._slots.release()
+                return
+            self.tracker.started(tp, rec.offset)
+            task = asyncio.create_task(self._handle(tp, rec))
+            self._tasks[task] = tp
+            task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+
     async def drain(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.commit()
+        await self.release(None)
+
+    async def release(self, partitions: Iterable[TopicPartition] | None) -> None:
+        """Let the deliveries in flight on ``partitions`` (None: all) finish, for at most
+        ``finish_wait_s``; cancel the rest (left unfinished: redone by the next owner),
+        then commit what may be, within ``COMMIT_TIMEOUT_S``."""
+        wanted = None if partitions is None else set(partitions)
+        tasks = [t for t, tp in self._tasks.items() if wanted is None or tp in wanted]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=finish_wait_s(self.settings))
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("left %d deliveries unfinished, to be done again", len(late))
+                await asyncio.wait(late, timeout=CLOSE_TIMEOUT_S)
+        await _bounded(self.commit(), COMMIT_TIMEOUT_S, "committing")
 
     async def commit(self) -> None:
         offsets = self.tracker.committable()
@@ -142,30 +197,64 @@ class Deliverer:
             except KafkaError:
                 log.warning("commit failed; it is tried again", exc_info=True)
 
-    async def _handle(self, tp: TopicPartition, offset: int, raw: bytes | None) -> None:
+    async def _handle(self, tp: TopicPartition, rec: ConsumerRecord) -> None:
+        """Finish ``rec``'s offset only once it is done, handed on or quarantined."""
         try:
-            await self._until_done(raw)
+            await self._settle(tp, rec)
+        except Stopped:
+            log.info("a delivery left unfinished (stopping): it will be done again")
+            return
+        except asyncio.CancelledError:  # a revoke or a stop that could not wait longer
+            log.info("a delivery left unfinished (cancelled): it will be done again")
+            raise
+        except BaseException as exc:  # fatal: the process must go, its supervisor restarts it
+            log.exception("the deliverer cannot go on")
+            self.fatal = exc
+            self._stopping.set()
+            return
         finally:
-            self.tracker.finished(tp, offset)
             self._slots.release()
+        self.tracker.finished(tp, rec.offset)
 
-    async def _until_done(self, raw: bytes | None) -> None:
-        """Infrastructure failures (Kafka down) are retried here, never skipped."""
-        pause = 0.5
-        while True:
-            try:
-                await self.attempt(raw)
-                return
-            except (KafkaError, OSError):
-                log.exception("handing off a delivery failed; trying again in %.1fs", pause)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 10.0)
+    async def _settle(self, tp: TopicPartition, rec: ConsumerRecord) -> None:
+        """Infrastructure failures are retried until they pass or the deliverer stops;
+        any other exception is this message's, and it is quarantined."""
+        try:
+            await self._retrying(lambda: self.attempt(rec.value), "a delivery")
+        except Exception as exc:
+            if classify_failure(exc) is not Failure.POISON:
+                raise
+            await self._quarantine(tp, rec, reason_of(exc))
+
+    async def _quarantine(self, tp: TopicPartition, rec: ConsumerRecord, reason: str) -> None:
+        assert self.producer is not None
+        producer = self.producer
+
+        async def send() -> None:
+            await send_to_quarantine(
+                producer,
+                self.settings,
+                service=GROUP,
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=rec.offset,
+                key=rec.key,
+                value=rec.value,
+                reason=reason,
+                headers=rec.headers or (),
+            )
+
+        await self._retrying(send, "quarantining a delivery")
+
+    async def _retrying(self, op: Callable[[], Awaitable[T]], what: str) -> T:
+        return await retry_infra(op, what=what, stopping=self._stopping)
 
     async def attempt(self, raw: bytes | None) -> None:
-        """One message of ``hookline.deliveries``, from the subscription lookup to the hand-off."""
-        delivery = _decode(raw)
-        if delivery is None:
-            return
+        """One message of ``hookline.deliveries``, from the subscription lookup to the
+        hand-off; raises ``MessageError`` for one that is not a delivery."""
+        if raw is None:
+            raise MessageError("Delivery: a message without a value")
+        delivery = Delivery.decode(raw)
         async with self.order.turn(delivery) as admitted:  # None: a newer version was tried
             sub = await self._current_subscription(delivery)
             if sub is None or admitted is None:
@@ -232,7 +321,7 @@ class Deliverer:
         )
         metrics.delivery_attempted(verdict.outcome.value, answer.latency_ms / 1000)
         attempt = _attempt_of(delivery, verdict, answer, now)
-        sends = [await self._send(topics.attempts(self.settings), attempt.key(), attempt.encode())]
+        messages = [(topics.attempts(self.settings), attempt.key(), attempt.encode())]
         stop = plan.after_attempt(delivery, verdict, now, self.settings.retry_delays)
         if stop is not None:
             topic = self._topic_of(stop)
@@ -240,26 +329,33 @@ class Deliverer:
                 metrics.dead_lettered()
             else:
                 metrics.retry_scheduled(self.settings.retry_delays[stop.delay_index])
-            sends.append(await self._send(topic, stop.delivery.key(), stop.delivery.encode()))
+            messages.append((topic, stop.delivery.key(), stop.delivery.encode()))
             log.info(
                 "delivery failed (%s); next stop %s",
                 verdict.reason,
                 topic,
                 extra={"ctx": _ids(delivery)},
             )
-        await asyncio.gather(*sends)
+        await self._hand_off(messages)
 
     async def _defer(self, delivery: Delivery, ticket: Ticket) -> None:
         """Put off without a request (circuit open, endpoint stuck): no retry used up."""
         metrics.delivery_skipped("deferred")
         stop = plan.deferral(delivery, ticket.wait_s, time.time(), self.settings.retry_delays)
-        await (await self._send(self._topic_of(stop), delivery.key(), stop.delivery.encode()))
+        await self._hand_off([(self._topic_of(stop), delivery.key(), stop.delivery.encode())])
         log.debug("delivery put off: %s", ticket.reason, extra={"ctx": _ids(delivery)})
 
-    async def _send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[object]:
+    async def _hand_off(self, messages: list[tuple[str, bytes, bytes]]) -> None:
+        """Send ``messages`` and wait for the broker's acknowledgements; while Kafka is
+        down, this alone is tried again (the request is not made twice for it)."""
         assert self.producer is not None
-        sent: asyncio.Future[object] = await self.producer.send(topic, value, key=key)
-        return sent
+        producer = self.producer
+
+        async def send_all() -> None:
+            acks = [await producer.send(topic, value, key=key) for topic, key, value in messages]
+            await asyncio.gather(*acks)
+
+        await self._retrying(send_all, "handing a delivery on")
 
     def _topic_of(self, stop: plan.Stop) -> str:
         if stop.delay_index is None:
@@ -267,14 +363,13 @@ class Deliverer:
         return self._retry_topics[stop.delay_index]
 
 
-def _decode(raw: bytes | None) -> Delivery | None:
-    if raw is None:
-        return None
+async def _bounded(step: Awaitable[object], seconds: float, what: str) -> None:
+    """``step`` for at most ``seconds``; a failure or a timeout is logged, not raised
+    (what it would have done is redone after the restart: at least once)."""
     try:
-        return Delivery.decode(raw)
-    except MessageError:
-        log.exception("skipping an undecodable delivery")
-        return None
+        await asyncio.wait_for(step, seconds)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        log.warning("%s did not complete (%s); going on", what, reason_of(exc, 200))
 
 
 def _attempt_of(
@@ -307,18 +402,17 @@ def _ids(d: Delivery) -> dict[str, object]:
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """Before partitions move to another deliverer, finish what was started on them
-    and commit, so the new owner redoes as little as possible."""
+    and commit, so the new owner redoes as little as possible. Bounded (``release``)
+    while Kafka or PostgreSQL is down: what cannot finish is cancelled and left to the
+    new owner, and the rebalance completes."""
 
     def __init__(self, deliverer: Deliverer) -> None:
         self._deliverer = deliverer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        tracker = self._deliverer.tracker
-        while any(tracker.in_flight(tp) for tp in revoked):  # noqa: ASYNC110
-            await asyncio.sleep(0.05)  # bounded: every delivery has a timeout
-        await self._deliverer.commit()
+        await self._deliverer.release(revoked)
         for tp in revoked:
-            tracker.forget(tp)
+            self._deliverer.tracker.forget(tp)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         return None
