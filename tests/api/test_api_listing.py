@@ -17,6 +17,7 @@ from hookline.api.listing import (
     Condition,
     ListQuery,
     parse_list_query,
+    whole_number,
 )
 from hookline.api.present import MASKED_URL_SQL
 from hookline.core.fields import parse_fields
@@ -231,3 +232,23 @@ def test_the_condition_sql_set_is_complete() -> None:
     # 5 attributes x 6 comparisons + 2 text attributes x 2 more, less the plain
     # filters' duplicates of eq, plus the event filter.
     assert len(_CONDITION_SQL) == 5 * 6 + 2 * 2 + 1
+
+
+@given(st.text(max_size=12))
+def test_whole_number_takes_ascii_digits_only(raw: str) -> None:
+    try:
+        value = whole_number(raw, "page", 7, -5, 10**6)
+    except ValueError as exc:
+        assert str(exc).startswith("page must be")
+        return
+    if raw == "":
+        assert value == 7
+    else:
+        assert value == int(raw) and -5 <= value <= 10**6
+        assert raw.strip().lstrip("+-").isascii() and "_" not in raw
+
+
+@pytest.mark.parametrize("raw", ["1_0", "\u0661", "\uff15", "1e3", "0x10", "1.0", "--1"])
+def test_whole_number_refuses_what_int_reads_loosely(raw: str) -> None:
+    with pytest.raises(ValueError, match="must be a whole number"):
+        whole_number(raw, "size", 10, 0, 1000)

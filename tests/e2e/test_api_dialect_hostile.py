@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_api_dialect_seeds import _made_in_each_dialect
+import pytest
+from test_api_dialect_seeds import BQ, OS_CREATE, _made_in_each_dialect
 
 from support.client import Api
 
@@ -45,3 +46,23 @@ async def test_a_blank_endpoint_or_event_on_update_is_a_422_and_changes_nothing(
         assert [e["detail"] for e in body["errors"]] == ["Url can't be blank"], blank
     for dialect, path in paths.items():
         await _unchanged(tenant, path, before[dialect])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{BQ}?page[size]=1_0",
+        f"{BQ}?page[number]=\u0661",  # ARABIC-INDIC DIGIT ONE
+        f"{BQ}?page[size]=\uff15",  # FULLWIDTH DIGIT FIVE
+        "/webhooks?size=1_0",
+        "/webhooks?page=\u0661",
+        "/v2/event/subscription?count=1_0",
+        "/v2/event/subscription?filter[id][eq]=1_0",
+    ],
+)
+async def test_list_numbers_are_ascii_digits(tenant: Api, path: str) -> None:
+    await tenant.call("POST", "/v1/webhooks", OS_CREATE)
+    status, body = await tenant.call("GET", path, headers={"X-Share-Api-Key": str(tenant.key)})
+    assert status in (400, 422), body
+    text = str(body)
+    assert "must be a whole number" in text, body

@@ -153,19 +153,29 @@ def _singles(pairs: list[tuple[str, str]], problems: _Problems) -> dict[str, str
     return single
 
 
-def _int(single: dict[str, str], name: str, default: int, high: int, problems: _Problems) -> int:
-    raw = single.get(name, "")
+_WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")  # int() also takes 1_0 and other scripts' digits
+
+
+def whole_number(raw: str, name: str, default: int, low: int, high: int) -> int:
+    """The query parameter ``name`` as a whole number from ``low`` to ``high`` in ASCII
+    digits, ``default`` if empty; else ``ValueError`` with a message that names it.
+    Shared by the native lists and the dialects' (``page``, ``size``, ``page[size]``)."""
     if raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        problems[name] = f"{name} must be a whole number"
-        return default
-    if not 0 <= value <= high:
-        problems[name] = f"{name} must be between 0 and {high}"
-        return default
+    if not _WHOLE.fullmatch(raw):
+        raise ValueError(f"{name} must be a whole number")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}")
     return value
+
+
+def _int(single: dict[str, str], name: str, default: int, high: int, problems: _Problems) -> int:
+    try:
+        return whole_number(single.get(name, ""), name, default, 0, high)
+    except ValueError as exc:
+        problems[name] = str(exc)
+        return default
 
 
 def _plain_filters(single: dict[str, str], problems: _Problems) -> list[Condition]:
@@ -215,11 +225,10 @@ def _operator_filter(
 
 def _value(kind: str, raw: str, name: str, problems: _Problems) -> Any:
     if kind == "int":
-        try:
-            value = int(raw)
-        except ValueError:
+        if not _WHOLE.fullmatch(raw):
             problems[name] = f"{name} must be a whole number"
             return None
+        value = int(raw)
         if not -(2**63) <= value < 2**63:
             problems[name] = f"{name} is out of range"
             return None

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hookline.api.errors import BadRequest
-from hookline.api.listing import MAX_FROM, PARAM, Condition, ListQuery
+from hookline.api.listing import MAX_FROM, PARAM, Condition, ListQuery, whole_number
 from hookline.api.present import MASKED_URL_SQL
 from hookline.core.dialect_ids import decode_booqable_id
 
@@ -138,16 +138,10 @@ def parse_sort(text: str) -> str:
 
 
 def _whole(single: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = single.get(name, "")
-    if raw == "":
-        return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise bad(name, f"{name} must be a whole number") from None
-    if not low <= value <= high:
-        raise bad(name, f"{name} must be between {low} and {high}")
-    return value
+        return whole_number(single.get(name, ""), name, default, low, high)
+    except ValueError as exc:
+        raise bad(name, str(exc)) from None
 
 
 def _filter(name: str, attr: str, op: str, raw: str) -> Condition:

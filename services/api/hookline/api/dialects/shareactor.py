@@ -33,7 +33,7 @@ from hookline.api.context import Context, ctx
 from hookline.api.dialects import common
 from hookline.api.dialects.errors import SHAREACTOR_PREFIX
 from hookline.api.errors import BadRequest, Unauthorized, Unprocessable
-from hookline.api.listing import MAX_FROM, ListQuery
+from hookline.api.listing import MAX_FROM, ListQuery, whole_number
 from hookline.api.present import MASKED_URL_SQL, mask_url
 from hookline.core.dialect_ids import decode_object_id, object_id, tenant_object_id
 from hookline.core.dialects import SHAREACTOR
@@ -143,16 +143,10 @@ def parse_list(query: dict[str, str]) -> ListQuery:
 
 
 def _whole(query: dict[str, str], name: str, default: int, high: int) -> int:
-    raw = query.get(name, "")
-    if raw == "":
-        return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise _bad_param(name, f"{name} must be a whole number") from None
-    if not 0 <= value <= high:
-        raise _bad_param(name, f"{name} must be between 0 and {high}")
-    return value
+        return whole_number(query.get(name, ""), name, default, 0, high)
+    except ValueError as exc:
+        raise _bad_param(name, str(exc)) from None
 
 
 def _bad_param(name: str, message: str) -> BadRequest:
