@@ -1,4 +1,5 @@
-"""Each dialect's delivery body and signature header: pure, for the deliverer.
+"""Each dialect's delivery body and signature header: pure, for the deliverer (the one
+place a delivery's body is made).
 
 - tripletex: ``{"subscriptionId", "event", "id", "value"}`` (batch: Orderspace's).
 - orderspace: ``{"event", "data": {<plural>: [objects]}}`` (up to 50 objects),
@@ -32,7 +33,7 @@ import orjson
 
 from hookline.core.catalog import plural_for
 from hookline.core.dialect_ids import booqable_id, object_id, tenant_object_id
-from hookline.core.dialects import BOOQABLE, ORDERSPACE, SHAREACTOR
+from hookline.core.dialects import BOOQABLE, ORDERSPACE, SHAREACTOR, TRIPLETEX
 from hookline.core.messages import Delivery, SubscriptionRecord
 from hookline.core.routing import BATCH
 
@@ -46,6 +47,7 @@ def hmac_hex(key: str, body: bytes) -> str:
 
 
 def tripletex_body(delivery: Delivery) -> bytes:
+    """Tripletex's (the native) body; a batch delivery in Orderspace's envelope."""
     if delivery.format == BATCH:
         return orderspace_body(delivery)
     return orjson.dumps(
@@ -59,15 +61,16 @@ def tripletex_body(delivery: Delivery) -> bytes:
 
 
 def orderspace_body(delivery: Delivery) -> bytes:
+    """``{"event", "data": {<plural>: [objects]}}``: a batch's payload is ``data``
+    already (``hookline.core.batches``); one object made before the subscription
+    became Orderspace's is put in a list of one."""
     data = delivery.payload
-    if delivery.format != BATCH:  # made before the subscription became Orderspace's
+    if delivery.format != BATCH:
         data = {plural_for(delivery.event): [delivery.payload]}
     return orjson.dumps({"event": delivery.event, "data": data})
 
 
 def shareactor_body(sub: SubscriptionRecord, delivery: Delivery) -> bytes:
-    if delivery.format == BATCH:
-        return orderspace_body(delivery)
     return orjson.dumps(
         {
             "delivery_id": delivery.delivery_id,
@@ -82,8 +85,6 @@ def shareactor_body(sub: SubscriptionRecord, delivery: Delivery) -> bytes:
 
 
 def booqable_body(sub: SubscriptionRecord, delivery: Delivery) -> bytes:
-    if delivery.format == BATCH:
-        return orderspace_body(delivery)
     created = datetime.fromtimestamp(delivery.created_at, UTC).isoformat(timespec="microseconds")
     return orjson.dumps(
         {
@@ -104,15 +105,20 @@ def booqable_body(sub: SubscriptionRecord, delivery: Delivery) -> bytes:
     )
 
 
+_ONE_OBJECT: dict[str, Callable[[SubscriptionRecord, Delivery], bytes]] = {
+    SHAREACTOR: shareactor_body,
+    BOOQABLE: booqable_body,
+}
+
+
 def body(sub: SubscriptionRecord, delivery: Delivery) -> bytes:
     """The request body of ``delivery`` in the envelope of ``sub``'s dialect."""
-    if sub.dialect == ORDERSPACE:
+    if sub.dialect == TRIPLETEX:  # first: the native path pays one comparison
+        return tripletex_body(delivery)
+    if sub.dialect == ORDERSPACE or delivery.format == BATCH:
         return orderspace_body(delivery)
-    if sub.dialect == SHAREACTOR:
-        return shareactor_body(sub, delivery)
-    if sub.dialect == BOOQABLE:
-        return booqable_body(sub, delivery)
-    return tripletex_body(delivery)
+    one = _ONE_OBJECT.get(sub.dialect)
+    return tripletex_body(delivery) if one is None else one(sub, delivery)
 
 
 _HEADERS: dict[str, str] = {ORDERSPACE: ORDERSPACE_HEADER, SHAREACTOR: SHAREACTOR_HEADER}

@@ -13,13 +13,10 @@ import functools
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import orjson
-
 from hookline.core import envelopes
 from hookline.core.dialects import TRIPLETEX
 from hookline.core.messages import Delivery, SubscriptionRecord
 from hookline.core.signing import webhook_headers
-from hookline.deliverer import batching
 
 
 @dataclass(frozen=True)
@@ -29,24 +26,8 @@ class Request:
     body: bytes
 
 
-def body_of(delivery: Delivery) -> bytes:
-    if batching.is_batch(delivery):
-        return batching.body_of(delivery)
-    return orjson.dumps(
-        {
-            "subscriptionId": delivery.subscription_id,
-            "event": delivery.event,
-            "id": delivery.object_id,
-            "value": delivery.payload,
-        }
-    )
-
-
-def body_for(sub: SubscriptionRecord, delivery: Delivery) -> bytes:
-    """The body in the envelope of the subscription's dialect, as it is now."""
-    if sub.dialect == TRIPLETEX:
-        return body_of(delivery)
-    return envelopes.body(sub, delivery)
+body_of = envelopes.tripletex_body  # the native body, batches in Orderspace's envelope
+body_for = envelopes.body  # the body in the envelope of the subscription's dialect, as it is now
 
 
 @functools.lru_cache(maxsize=4096)  # pure, and asked once per request
