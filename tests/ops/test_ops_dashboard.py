@@ -132,10 +132,10 @@ async def test_a_tenant_sees_its_first_delivery(
     await row.wait_for()
     cells = await row.locator("td").all_inner_texts()
     assert cells[0] == str(sub_id) and cells[1] == "ACTIVE" and cells[2] == "product.create"
-    assert cells[3] == f"{receiver.url}/first"
+    assert cells[3] == f"{receiver.url}/first" and cells[4] == "tripletex"
     assert (await page.inner_text("#who")).startswith("tenant ")
     if logged:
-        assert cells[4] == "100%" and cells[6] == "1"
+        assert cells[5] == "100%" and cells[7] == "1"
         attempt = await page.locator("#attempts tbody tr").first.locator("td").all_inner_texts()
         assert attempt[1] == str(sub_id) and attempt[4] == "success" and attempt[5] == "200"
         assert await page.locator("#chart-success svg rect.bar.ok").count() == 1
@@ -259,9 +259,51 @@ async def test_the_admin_sees_every_tenant_and_their_subscriptions(
     await page.locator("#tenant-subscriptions tbody tr").first.wait_for()
     sub = await page.locator("#tenant-subscriptions tbody tr").first.locator("td").all_inner_texts()
     assert sub[0] == str(created["value"]["id"]) and sub[1] == "ACTIVE"
-    assert sub[3] == "https://shop:****@example.com/h"
+    assert sub[3] == "https://shop:****@example.com/h" and sub[4] == "tripletex"
     assert "pw123" not in await page.content()
     await screenshot(page, "dashboard-admin.png")
+
+
+async def test_subscriptions_of_every_dialect_show_their_dialect(
+    page: Any, stack: Stack, tenant: Api, admin: Api
+) -> None:
+    made = [
+        (
+            "POST",
+            "/v1/webhooks",
+            {"webhook": {"endpoint": "https://example.com/o", "events": ["order.created"]}},
+        ),
+        ("POST", "/webhooks", {"endpoint": "https://example.com/s", "event_type": "order.created"}),
+        (
+            "POST",
+            "/api/boomerang/webhook_endpoints",
+            {
+                "data": {
+                    "type": "webhook_endpoints",
+                    "attributes": {"url": "https://example.com/b", "events": ["customer.created"]},
+                }
+            },
+        ),
+    ]
+    for method, path, body in made:
+        assert (await tenant.call(method, path, body))[0] in (200, 201), path
+    status, native = await tenant.call("GET", "/v2/event/subscription")
+    dialect_of = {str(v["id"]): v["dialect"] for v in native["values"]}
+    assert sorted(dialect_of.values()) == ["booqable", "orderspace", "shareactor"]
+
+    assert tenant.key is not None
+    await sign_in(page, stack, tenant.key)
+    for sub_id, dialect in dialect_of.items():
+        row = page.locator(f'#subscriptions tbody tr[data-id="{sub_id}"]')
+        await row.wait_for()
+        assert (await row.locator("td").all_inner_texts())[4] == dialect
+    await screenshot(page, "dashboard-dialects.png")
+
+    status, me = await tenant.call("GET", "/dashboard/api/whoami")
+    tenant_id = me["value"]["tenant"]["id"]
+    status, listed = await admin.call("GET", f"/dashboard/api/tenants/{tenant_id}/subscriptions")
+    assert status == 200
+    assert {str(v["id"]): v["dialect"] for v in listed["values"]} == dialect_of
 
 
 async def test_a_wrong_key_is_refused_with_a_message(page: Any, stack: Stack) -> None:

@@ -114,7 +114,7 @@ async def tenant_subscriptions(request: web.Request) -> web.Response:
     c = ctx(request)
     require_admin(c.settings.admin_token, request)
     rows = await c.pool.fetch(
-        "SELECT id, events, target_url, status, created_at, updated_at FROM subscriptions"
+        "SELECT id, events, target_url, status, dialect, created_at, updated_at FROM subscriptions"
         " WHERE tenant_id = $1 AND NOT deleted ORDER BY id DESC LIMIT 1000",
         path_id(request),
     )
@@ -124,6 +124,7 @@ async def tenant_subscriptions(request: web.Request) -> web.Response:
             "events": list(r["events"]),
             "targetUrl": present.mask_url(r["target_url"]),
             "status": r["status"],
+            "dialect": r["dialect"],
             "updatedAt": present.iso(r["updated_at"].timestamp()),
         }
         for r in rows

@@ -144,6 +144,8 @@ function clock(t) {
   return today ? d.toLocaleTimeString() : d.toLocaleString();
 }
 const rateClass = (r) => (r === null ? "" : r >= 0.99 ? "ok" : r >= 0.9 ? "warn" : "bad");
+// The source API a subscription was made through (its delivery envelope); older APIs say none.
+const dialectOf = (s) => s.dialect || "tripletex";
 const statusClass = (s) => (s === "ACTIVE" ? "ok" : s && s.startsWith("DISABLED") ? "bad" : "warn");
 const outcomeClass = (o) => (o === "SUCCESS" ? "ok" : o === "RETRY" ? "warn" : "bad");
 
@@ -290,13 +292,13 @@ function renderTenant() {
     const tr = el("tr", null, `clickable${state.selected === s.id ? " selected" : ""}`);
     tr.dataset.id = s.id;
     tr.append(el("td", s.id), badge(s.status, statusClass(s.status)),
-      el("td", (s.events || [s.event]).join(", ")), el("td", s.targetUrl, "url"),
+      el("td", (s.events || [s.event]).join(", ")), el("td", s.targetUrl, "url"), el("td", dialectOf(s)),
       badge(pct(mine.rate), rateClass(mine.rate)), el("td", ms(mine.p50)), el("td", mine.n),
       el("td", clock(mine.last)));
     tr.addEventListener("click", () => select(s.id));
     return tr;
   });
-  fill($("subscriptions").tBodies[0], rows, 8, "No subscriptions yet: create one with the API or `hookline subscriptions create`.");
+  fill($("subscriptions").tBodies[0], rows, 9, "No subscriptions yet: create one with the API or `hookline subscriptions create`.");
 
   const chosen = state.selected === null ? state.attempts : state.attempts.filter((a) => a.subscription === state.selected);
   $("chart-scope").textContent = state.selected === null ? "all subscriptions" : `subscription ${state.selected}`;
@@ -426,10 +428,10 @@ async function loadTenantSubscriptions(tenant) {
   const rows = values(answer).map((s) => {
     const tr = el("tr");
     tr.append(el("td", s.id), badge(s.status, statusClass(s.status)), el("td", s.events.join(", ")),
-      el("td", s.targetUrl, "url"), el("td", clock(timeOf(s.updatedAt))));
+      el("td", s.targetUrl, "url"), el("td", dialectOf(s)), el("td", clock(timeOf(s.updatedAt))));
     return tr;
   });
-  fill($("tenant-subscriptions").tBodies[0], rows, 5, "No subscriptions.");
+  fill($("tenant-subscriptions").tBodies[0], rows, 6, "No subscriptions.");
   $("tenant-subs-card").hidden = false;
 }
 
