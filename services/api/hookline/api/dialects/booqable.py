@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hookline.api.auth import tenant_of
+from hookline.api.auth import Tenant, tenant_of
 from hookline.api.body import json_body
 from hookline.api.context import ctx
 from hookline.api.dialects import booqable_query as q
@@ -115,10 +115,7 @@ async def create(request: web.Request) -> web.Response:
     tenant = await tenant_of(c.pool, request)
     fields = _fields(request)
     native = native_body(await json_body(request), create=True)
-    try:
-        record = await common.create(c, tenant, native)
-    except Unprocessable as exc:
-        raise _unprocessable(exc) from exc
+    record = await common.create(c, tenant, native, _unprocessable)
     return web.json_response(_document(resource(record, fields)), status=201)
 
 
@@ -132,39 +129,33 @@ async def listing(request: web.Request) -> web.Response:
     return web.json_response(_document([resource(r, query.fields) for r in records], meta))
 
 
-async def _record(request: web.Request) -> tuple[SubscriptionRecord, str]:
+async def _record(request: web.Request) -> tuple[Tenant, SubscriptionRecord]:
     c = ctx(request)
     tenant = await tenant_of(c.pool, request)
     shown = request.match_info["id"]
-    return await common.fetch(c, tenant, decode_booqable_id(shown), shown), shown
+    return tenant, await common.fetch(c, tenant, decode_booqable_id(shown), shown)
 
 
 @routes.get(BASE + "/{id}")
 async def read(request: web.Request) -> web.Response:
     fields = _fields(request)
-    record, _ = await _record(request)
+    _, record = await _record(request)
     return web.json_response(_document(resource(record, fields)))
 
 
 @routes.put(BASE + "/{id}")
 async def update(request: web.Request) -> web.Response:
-    c = ctx(request)
     fields = _fields(request)
-    record, shown = await _record(request)
-    native = native_body(await json_body(request), create=False, path_id=shown)
-    tenant = await tenant_of(c.pool, request)
-    try:
-        record = await common.update(c, tenant, record.id, native)
-    except Unprocessable as exc:
-        raise _unprocessable(exc) from exc
+    tenant, record = await _record(request)
+    body = await json_body(request)
+    native = native_body(body, create=False, path_id=request.match_info["id"])
+    record = await common.update(ctx(request), tenant, record.id, native, _unprocessable)
     return web.json_response(_document(resource(record, fields)))
 
 
 @routes.delete(BASE + "/{id}")
 async def delete(request: web.Request) -> web.Response:
-    c = ctx(request)
     fields = _fields(request)
-    record, _ = await _record(request)
-    tenant = await tenant_of(c.pool, request)
-    gone = await common.delete(c, tenant, record)
+    tenant, record = await _record(request)
+    gone = await common.delete(ctx(request), tenant, record)
     return web.json_response(_document(resource(gone, fields, deleted=True)))

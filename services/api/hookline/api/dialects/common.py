@@ -10,6 +10,7 @@ dialect puts in its own words.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -76,18 +77,40 @@ def _events_phrase(message: str) -> str:
     return message
 
 
-async def create(c: Context, tenant: Tenant, native: dict[str, Any]) -> SubscriptionRecord:
-    """Create from a native body; ``Unprocessable`` with the native problems."""
+Words = Callable[[Unprocessable], Unprocessable]
+"""A dialect's rendering of the native problems (``describe``) as its own 422."""
+
+
+async def create(
+    c: Context, tenant: Tenant, native: dict[str, Any], words: Words
+) -> SubscriptionRecord:
+    """Create from a native body; the native problems are raised in the dialect's words."""
+    try:
+        return await _create(c, tenant, native)
+    except Unprocessable as exc:
+        raise words(exc) from exc
+
+
+async def update(
+    c: Context, tenant: Tenant, subscription_id: int, native: dict[str, Any], words: Words
+) -> SubscriptionRecord:
+    """Change from a native body, as ``create``; a blank endpoint or event is refused."""
+    try:
+        return await _update(c, tenant, subscription_id, native)
+    except Unprocessable as exc:
+        raise words(exc) from exc
+
+
+async def _create(c: Context, tenant: Tenant, native: dict[str, Any]) -> SubscriptionRecord:
     await subscriptions._refresh_catalog(c, native)
     data = parse_create(native, c.catalog.all(), c.policy)
     await subscriptions._check_resolves_public(c, data)
     return await c.store.create(tenant.id, data)
 
 
-async def update(
+async def _update(
     c: Context, tenant: Tenant, subscription_id: int, native: dict[str, Any]
 ) -> SubscriptionRecord:
-    """Change from a native body; a blank endpoint or event is refused (``blanks``)."""
     await subscriptions._refresh_catalog(c, native)
     blank = blanks(native)
     try:

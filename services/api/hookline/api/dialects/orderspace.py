@@ -91,10 +91,7 @@ async def create(request: web.Request) -> web.Response:
     c = ctx(request)
     tenant = await tenant_of(c.pool, request)
     native = native_body(await json_body(request), create=True)
-    try:
-        record = await common.create(c, tenant, native)
-    except Unprocessable as exc:
-        raise _unprocessable(exc) from exc
+    record = await common.create(c, tenant, native, _unprocessable)
     return web.json_response({"webhook": present(record)})
 
 
@@ -120,10 +117,7 @@ async def update(request: web.Request) -> web.Response:
     tenant = await tenant_of(c.pool, request)
     record = await common.fetch(c, tenant, *_path_id(request))
     native = native_body(await json_body(request), create=False)
-    try:
-        record = await common.update(c, tenant, record.id, native)
-    except Unprocessable as exc:
-        raise _unprocessable(exc) from exc
+    record = await common.update(c, tenant, record.id, native, _unprocessable)
     return web.json_response({"webhook": present(record)})
 
 

@@ -180,10 +180,7 @@ async def create(request: web.Request) -> web.Response:
     tenant = await caller(c, request)
     body = common.body_object(await json_body(request), '"endpoint" and "event_type"')
     check_event_type(body)
-    try:
-        record = await common.create(c, tenant, native_body(body, create=True))
-    except Unprocessable as exc:
-        raise _unprocessable(exc) from exc
+    record = await common.create(c, tenant, native_body(body, create=True), _unprocessable)
     return web.json_response(present(record))
 
 
@@ -210,10 +207,8 @@ async def update(request: web.Request) -> web.Response:
     record = await _record(c, tenant, request)
     body = common.body_object(await json_body(request), '"endpoint" and/or "event_type"')
     check_event_type(body)
-    try:
-        record = await common.update(c, tenant, record.id, native_body(body, create=False))
-    except Unprocessable as exc:
-        raise _unprocessable(exc) from exc
+    native = native_body(body, create=False)
+    record = await common.update(c, tenant, record.id, native, _unprocessable)
     return web.json_response(present(record))
 
 
