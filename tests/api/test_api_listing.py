@@ -16,6 +16,8 @@ from hookline.api.listing import (
     SORTABLE,
     Condition,
     ListQuery,
+    UnknownSort,
+    order_by,
     parse_list_query,
     whole_number,
 )
@@ -252,3 +254,12 @@ def test_whole_number_takes_ascii_digits_only(raw: str) -> None:
 def test_whole_number_refuses_what_int_reads_loosely(raw: str) -> None:
     with pytest.raises(ValueError, match="must be a whole number"):
         whole_number(raw, "size", 10, 0, 1000)
+
+
+def test_order_by_is_the_one_sort_grammar() -> None:
+    sortable = {"id": "id", "a": "col_a", "b": "col_a"}  # two names of one column
+    assert order_by("-a,b", sortable, tie="id DESC") == "col_a DESC, id DESC"
+    assert order_by("+a,-id", sortable, tie="id ASC") == "col_a ASC, id DESC"
+    with pytest.raises(UnknownSort) as caught:
+        order_by("+a", sortable, tie="id ASC", lenient=False)
+    assert caught.value.name == "+a"

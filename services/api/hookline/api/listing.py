@@ -121,23 +121,40 @@ def parse_response_fields(
 
 def parse_sorting(text: str, problems: dict[str, str]) -> str:
     """``-createdAt,id`` to an ORDER BY list; ``id`` breaks ties so pages are stable."""
+    try:
+        return order_by(text, SORTABLE, tie="id DESC")
+    except UnknownSort as exc:
+        problems["sorting"] = (
+            f"cannot sort by {exc.name!r}: use {', '.join(SORTABLE)}, each optionally"
+            " prefixed by '-' for descending"
+        )
+        return ""
+
+
+class UnknownSort(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def order_by(text: str, sortable: Mapping[str, str], *, tie: str, lenient: bool = True) -> str:
+    """A sort parameter (``-a,b``: comma-separated names, ``-`` for descending) as an
+    ORDER BY list of ``sortable``'s SQL only; a column asked twice counts once, and
+    ``tie`` (on ``id``) ends it unless ``id`` is in it. ``lenient``: any run of ``+``
+    and ``-`` may lead a name (the native and ShareActor's lists); else one ``-`` only
+    (Booqable's). Raises ``UnknownSort`` naming the first name ``sortable`` lacks."""
     terms: list[str] = []
     seen: set[str] = set()
     for raw in text.split(","):
         item = raw.strip()
-        name = item.lstrip("+-").strip()
-        if name not in SORTABLE:
-            problems["sorting"] = (
-                f"cannot sort by {name!r}: use {', '.join(SORTABLE)}, each optionally"
-                " prefixed by '-' for descending"
-            )
-            return ""
-        if name in seen:
-            continue
-        seen.add(name)
-        terms.append(f"{SORTABLE[name]} {'DESC' if item.startswith('-') else 'ASC'}")
+        name = item.lstrip("+-").strip() if lenient else item.removeprefix("-")
+        if name not in sortable:
+            raise UnknownSort(name)
+        if sortable[name] not in seen:
+            seen.add(sortable[name])
+            terms.append(f"{sortable[name]} {'DESC' if item.startswith('-') else 'ASC'}")
     if "id" not in seen:
-        terms.append("id DESC")
+        terms.append(tie)
     return ", ".join(terms)
 
 

@@ -27,7 +27,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hookline.api.errors import BadRequest
-from hookline.api.listing import MAX_FROM, PARAM, Condition, ListQuery, whole_number
+from hookline.api.listing import (
+    MAX_FROM,
+    PARAM,
+    Condition,
+    ListQuery,
+    UnknownSort,
+    order_by,
+    whole_number,
+)
 from hookline.api.present import MASKED_URL_SQL
 from hookline.core.dialect_ids import decode_booqable_id
 
@@ -122,19 +130,10 @@ def parse(pairs: Sequence[tuple[str, str]]) -> Query:
 
 
 def parse_sort(text: str) -> str:
-    terms: list[str] = []
-    seen: set[str] = set()
-    for raw in text.split(","):
-        item = raw.strip()
-        name = item.removeprefix("-")
-        if name not in SORTABLE:
-            raise bad("sort", f"cannot sort by {name[:100]!r}: use {', '.join(SORTABLE)}")
-        if name not in seen:
-            seen.add(name)
-            terms.append(f"{SORTABLE[name]} {'DESC' if item.startswith('-') else 'ASC'}")
-    if "id" not in seen:
-        terms.append("id ASC")
-    return ", ".join(terms)
+    try:
+        return order_by(text, SORTABLE, tie="id ASC", lenient=False)
+    except UnknownSort as exc:
+        raise bad("sort", f"cannot sort by {exc.name[:100]!r}: use {', '.join(SORTABLE)}") from None
 
 
 def _whole(single: dict[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -33,7 +33,7 @@ from hookline.api.context import Context, ctx
 from hookline.api.dialects import common
 from hookline.api.dialects.errors import SHAREACTOR_PREFIX
 from hookline.api.errors import BadRequest, Unauthorized, Unprocessable
-from hookline.api.listing import MAX_FROM, ListQuery, whole_number
+from hookline.api.listing import MAX_FROM, ListQuery, UnknownSort, order_by, whole_number
 from hookline.api.present import MASKED_URL_SQL, mask_url
 from hookline.core.dialect_ids import decode_object_id, object_id, tenant_object_id
 from hookline.core.dialects import SHAREACTOR
@@ -114,18 +114,12 @@ def _unprocessable(exc: Unprocessable) -> Unprocessable:
 
 def parse_sort(text: str) -> str:
     """``-modified,endpoint`` to an ORDER BY list (constants only); ``_id`` breaks ties."""
-    terms, seen = [], set()
-    for raw in text.split(","):
-        item = raw.strip()
-        name = item.lstrip("+-").strip()
-        if name not in SORTABLE:
-            raise _bad_param("sort", f"cannot sort by {name[:100]!r}: use {', '.join(SORTABLE)}")
-        if SORTABLE[name] not in seen:
-            seen.add(SORTABLE[name])
-            terms.append(f"{SORTABLE[name]} {'DESC' if item.startswith('-') else 'ASC'}")
-    if "id" not in seen:
-        terms.append("id DESC")
-    return ", ".join(terms)
+    try:
+        return order_by(text, SORTABLE, tie="id DESC")
+    except UnknownSort as exc:
+        raise _bad_param(
+            "sort", f"cannot sort by {exc.name[:100]!r}: use {', '.join(SORTABLE)}"
+        ) from None
 
 
 def parse_list(query: dict[str, str]) -> ListQuery:
