@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from router_support import eventually, subscribe, wait_drained
 from test_api_publish import new_tenant
 
+from hookline.core import kafka
+from hookline.core.config import Settings
 from hookline.core.kafka import assign_all, lagging
 from hookline.core.messages import Delivery, Event, Quarantined, SubscriptionRecord
 from support.client import Api
@@ -33,9 +34,7 @@ def topic(stack: Stack, name: str) -> str:
 
 
 async def read_all(stack: Stack, name: str) -> list[tuple[bytes | None, bytes | None]]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.env["HOOKLINE_KAFKA_BOOTSTRAP"], enable_auto_commit=False
-    )
+    consumer = kafka.consumer(Settings.from_env(stack.env), group=None)
     await consumer.start()
     try:
         partitions = await assign_all(consumer, topic(stack, name))
@@ -53,7 +52,7 @@ async def read_all(stack: Stack, name: str) -> list[tuple[bytes | None, bytes | 
 
 
 async def write(stack: Stack, name: str, key: bytes, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.env["HOOKLINE_KAFKA_BOOTSTRAP"])
+    producer = kafka.producer(Settings.from_env(stack.env))
     await producer.start()
     try:
         await producer.send_and_wait(topic(stack, name), value, key=key)
