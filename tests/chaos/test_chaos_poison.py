@@ -49,6 +49,26 @@ async def _entries(admin: Api, tenant_id: int) -> list[dict[str, Any]]:
     return list(body["values"])
 
 
+async def _router_entries(admin: Api, tenant_id: int) -> list[dict[str, Any]]:
+    """The router's entries for the tenant, once there is one (and a moment more, for a
+    second copy to show if there were one)."""
+    deadline = time.monotonic() + 30
+    while not [e for e in await _entries(admin, tenant_id) if e["service"] == "router"]:
+        assert time.monotonic() < deadline, "the poison never reached the quarantine"
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(2)
+    return [e for e in await _entries(admin, tenant_id) if e["service"] == "router"]
+
+
+async def _write(settings: Settings, event: Event) -> None:
+    producer = kafka.producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.events(settings), event.encode(), key=event.key())
+    finally:
+        await producer.stop()
+
+
 async def test_a_poison_event_survives_a_router_kill_and_is_redriven(
     infra: dict[str, str],
 ) -> None:
@@ -93,17 +113,8 @@ async def test_a_poison_event_survives_a_router_kill_and_is_redriven(
             missing = await wait_received(load, [other], timeout_s=60)
             assert not missing, f"another tenant's events did not arrive: {sorted(missing)[:5]}"
 
-            deadline = time.monotonic() + 30
-            while True:
-                entries = await _entries(admin, poisoner_id)
-                router_entries = [e for e in entries if e["service"] == "router"]
-                if router_entries or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.3)
-            await asyncio.sleep(2)  # time for a second copy to show, if there were one
-            entries = await _entries(admin, poisoner_id)
-            router_entries = [e for e in entries if e["service"] == "router"]
-            assert len(router_entries) == 1, entries  # once, even if quarantined again
+            router_entries = await _router_entries(admin, poisoner_id)
+            assert len(router_entries) == 1, router_entries  # once, even if quarantined again
             [entry] = router_entries
             assert "Recursion limit" in entry["reason"]
 
