@@ -134,10 +134,17 @@ async def at_rate(target: Target, requests: Requests, rate: float) -> Timings:
     async def send(obj: int, raw: bytes) -> None:
         try:
             conn = idle.pop() if idle else None
-            if conn is None:
+            try:
+                if conn is None:
+                    conn = await Connection.open(*target.address)
+                    opened.append(conn)
+                status, body = await conn.call(raw)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # The API closed an idle keep-alive connection: once more on a new one
+                # (the same eventId, so a copy the API did take is routed once).
                 conn = await Connection.open(*target.address)
                 opened.append(conn)
-            status, body = await conn.call(raw)
+                status, body = await conn.call(raw)
             timings.accepted[obj] = time.time()
             idle.append(conn)
             _check(obj, status, body)
