@@ -64,7 +64,8 @@ async def quarantined_deliveries(stack: Stack) -> list[tuple[Quarantined, Delive
     found = []
     for _, raw in await read_all(stack, "quarantine"):
         q = Quarantined.decode(raw or b"")
-        if q.service == "deliverer" and q.value_b64:
+        # The deliverer's subscription feed quarantines subscription records too.
+        if q.service == "deliverer" and q.topic.endswith(".deliveries") and q.value_b64:
             found.append((q, Delivery.decode(base64.b64decode(q.value_b64))))
     return found
 
