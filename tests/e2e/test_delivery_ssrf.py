@@ -1,8 +1,8 @@
 """SSRF at connect time: subscriptions made while private targets were allowed get no
 request once the guard is turned on, whatever their target's IP literal.
 
-The session's API and deliverer allow private targets (the receivers are on
-127.0.0.1). The subscriptions are made that way; then the deliverer is restarted with
+On a stack of its own, the API and the deliverer allow private targets (the receiver
+is on 127.0.0.1). The subscriptions are made that way; then the deliverer is restarted with
 ``HOOKLINE_ALLOW_PRIVATE_TARGETS=0``, as an operator turning the guard on would. aiohttp
 never asks the resolver about an IP literal, so before the guard each of these reached
 the receiver listening on 127.0.0.1 and ::1.
@@ -10,17 +10,25 @@ the receiver listening on 127.0.0.1 and ::1.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import secrets
+import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from aiokafka.errors import KafkaError
+from bench.stack import drop_topics
 
 from support.client import Api
+from support.database import own_database
 from support.scripted import attempts, eventually, publish, subscribe
-from support.stack import Stack
+from support.stack import ROOT, Stack
+from support.stack import test_settings as stack_settings
 
 HOSTS = ["127.0.0.1", "[::1]", "[::ffff:127.0.0.1]", "0.0.0.0"]
 
@@ -63,32 +71,47 @@ async def listener() -> AsyncIterator[_Listener]:
     await rcv.stop()
 
 
-@contextlib.contextmanager
-def guard_on(stack: Stack) -> Iterator[None]:
-    """The session's deliverer restarted without private targets, then as it was."""
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def own(infra: dict[str, str]) -> AsyncIterator[Stack]:
+    """A stack of its own: turning its deliverer's guard on touches no other test's
+    deliveries. Everything allows private targets, as the session's stack does."""
+    async with own_database(infra["HOOKLINE_DATABASE_URL"], "hookline_ssrf") as db_url:
+        env = stack_settings(infra, db_url)
+        stack = Stack(env)
+        logs = ROOT / ".local" / "test-logs" / env["HOOKLINE_TOPIC_PREFIX"]
+        try:
+            await asyncio.to_thread(stack.start, logs)
+            yield stack
+        finally:
+            await asyncio.to_thread(stack.stop)
+            with contextlib.suppress(KafkaError, OSError):
+                await drop_topics(env, env["HOOKLINE_TOPIC_PREFIX"])
+
+
+async def guard_on(stack: Stack) -> None:
+    """The deliverer stopped (SIGTERM: it finishes and commits) and started again
+    without private targets, as an operator turning the guard on would."""
     deliverer = stack.services["deliverer"]
     deliverer.env["HOOKLINE_ALLOW_PRIVATE_TARGETS"] = "0"
-    deliverer.restart()
-    try:
-        yield
-    finally:
-        deliverer.env["HOOKLINE_ALLOW_PRIVATE_TARGETS"] = "1"
-        deliverer.restart()
+    await asyncio.to_thread(deliverer.kill, signal.SIGTERM)
+    deliverer.start()
+    await asyncio.to_thread(deliverer.wait_healthy)
 
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_ip_literal_targets_are_refused_at_every_attempt(
-    stack: Stack, tenant: Api, listener: _Listener
+    own: Stack, http: aiohttp.ClientSession, listener: _Listener
 ) -> None:
+    tenant = await _tenant(Api(own.api_url, http, own.admin_token))
     subs = [await subscribe(tenant, f"http://{h}:{listener.port}/hook") for h in HOSTS]
-    with guard_on(stack):
-        await publish(tenant, [1])
+    await guard_on(own)
+    await publish(tenant, [1])
 
-        async def refused_everywhere() -> list[dict[str, object]]:
-            found = [(await attempts(tenant, s["id"]))["values"] for s in subs]
-            return [a[0] for a in found] if all(found) else []
+    async def refused_everywhere() -> list[dict[str, object]]:
+        found = [(await attempts(tenant, s["id"]))["values"] for s in subs]
+        return [a[0] for a in found] if all(found) else []
 
-        first = await eventually(refused_everywhere, 30, "an attempt per subscription")
+    first = await eventually(refused_everywhere, 30, "an attempt per subscription")
     for attempt, host in zip(first, HOSTS, strict=True):
         assert attempt["outcome"] == "REFUSED", (host, attempt)
         assert str(attempt["reason"]).startswith("target not allowed: "), (host, attempt)
@@ -98,3 +121,11 @@ async def test_ip_literal_targets_are_refused_at_every_attempt(
         status, body = await tenant.call("GET", f"/v2/event/subscription/{sub['id']}/deadletters")
         assert status == 200 and body["count"] == 1, body
         assert body["values"][0]["lastError"].startswith("target not allowed: ")
+
+
+async def _tenant(admin: Api) -> Api:
+    status, body = await admin.call(
+        "POST", "/v2/admin/tenants", {"name": f"ssrf-{secrets.token_hex(3)}"}
+    )
+    assert status == 201, body
+    return admin.as_key(body["value"]["apiKey"])

@@ -120,6 +120,29 @@ SETTINGS: tuple[Setting, ...] = (
         "Requests one deliverer sends to one endpoint (host:port) at once; as many more may wait.",
     ),
     Setting(
+        "HOOKLINE_TENANT_BURST",
+        "200",
+        "Deliveries one tenant may put on the main lane at once; an event whose fan-out does"
+        " not fit goes to the bulk lane (docs/delivery.md, fairness).",
+    ),
+    Setting(
+        "HOOKLINE_TENANT_RATE",
+        "100",
+        "Deliveries a second by which a tenant's share of the main lane refills (per router).",
+    ),
+    Setting(
+        "HOOKLINE_TENANT_IN_FLIGHT",
+        "128",
+        "Requests one deliverer has open at once for one tenant; as many more may wait, then"
+        " they are put off without using a retry.",
+    ),
+    Setting(
+        "HOOKLINE_BULK_READ_AHEAD",
+        "256",
+        "Deliveries of the bulk lane one deliverer reads ahead, less by each main-lane delivery"
+        " under way (at least an eighth); then it pauses the bulk lane.",
+    ),
+    Setting(
         "HOOKLINE_BREAKER_FAILURES",
         "5",
         "Failures in a row (no answer, 502, 503, 504) that open an endpoint's circuit.",
@@ -186,6 +209,10 @@ class Settings:
     max_retry_after_s: float
     max_in_flight: int
     endpoint_concurrency: int
+    tenant_burst: int
+    tenant_rate: float
+    tenant_in_flight: int
+    bulk_read_ahead: int
     breaker_failures: int
     breaker_cooldown_s: float
     secret_overlap_s: float
@@ -218,6 +245,10 @@ class Settings:
             max_retry_after_s=read.parsed("HOOKLINE_MAX_RETRY_AFTER", _positive_float),
             max_in_flight=read.parsed("HOOKLINE_MAX_IN_FLIGHT", _positive_int),
             endpoint_concurrency=read.parsed("HOOKLINE_ENDPOINT_CONCURRENCY", _positive_int),
+            tenant_burst=read.parsed("HOOKLINE_TENANT_BURST", _positive_int),
+            tenant_rate=read.parsed("HOOKLINE_TENANT_RATE", _positive_float),
+            tenant_in_flight=read.parsed("HOOKLINE_TENANT_IN_FLIGHT", _positive_int),
+            bulk_read_ahead=read.parsed("HOOKLINE_BULK_READ_AHEAD", _positive_int),
             breaker_failures=read.parsed("HOOKLINE_BREAKER_FAILURES", _positive_int),
             breaker_cooldown_s=read.parsed("HOOKLINE_BREAKER_COOLDOWN", parse_duration),
             secret_overlap_s=read.parsed("HOOKLINE_SECRET_OVERLAP", parse_duration),

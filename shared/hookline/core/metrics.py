@@ -19,6 +19,7 @@ that a call site is one line and label values stay few and fixed.
 | ``hookline_router_match_seconds`` | histogram | | router, per event |
 | ``hookline_router_events_total`` | counter | | router, per event |
 | ``hookline_router_deliveries_total`` | counter | | router, per planned delivery |
+| ``hookline_bulk_lane_deliveries_total`` | counter | | router, per bulk-lane delivery |
 | ``hookline_events_published_total`` | counter | | API, per accepted event |
 | ``hookline_http_requests_total`` | counter | ``method``, ``route``, ``status`` | API middleware |
 | ``hookline_http_request_seconds`` | histogram | ``route`` | API middleware |
@@ -131,6 +132,10 @@ ROUTER_EVENTS = Counter("hookline_router_events_total", "Events the router has r
 ROUTER_DELIVERIES = Counter(
     "hookline_router_deliveries_total", "Deliveries the router has planned (one per match)."
 )
+BULK_LANE = Counter(
+    "hookline_bulk_lane_deliveries_total",
+    "Deliveries planned onto the bulk lane: fan-outs over their tenant's share (core/lanes.py).",
+)
 EVENTS_PUBLISHED = Counter(
     "hookline_events_published_total", "Events accepted by the API's publish endpoint."
 )
@@ -198,6 +203,12 @@ def routed(planned: int) -> None:
     """One event routed into ``planned`` deliveries."""
     ROUTER_EVENTS.inc()
     ROUTER_DELIVERIES.inc(planned)
+
+
+def fanned_out(planned: int) -> None:
+    """A handed-off event planned onto the bulk lane (its event counted by ``routed``)."""
+    ROUTER_DELIVERIES.inc(planned)
+    BULK_LANE.inc(planned)
 
 
 def lag_by_partition(

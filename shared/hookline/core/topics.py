@@ -50,6 +50,11 @@ def deliveries(settings: Settings) -> str:
     return f"{settings.topic_prefix}.deliveries"
 
 
+def deliveries_bulk(settings: Settings) -> str:
+    """The bulk lane: a tenant's fan-out beyond its share (``hookline.core.lanes``)."""
+    return f"{settings.topic_prefix}.deliveries.bulk"
+
+
 def catalog(settings: Settings) -> str:
     """Event types an admin added or changed (compacted); readers fall back to the
     default catalog for every other name."""
@@ -100,6 +105,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         ),
         TopicSpec(catalog(settings), 1, {"cleanup.policy": "compact"}),
         TopicSpec(deliveries(settings), n),
+        TopicSpec(deliveries_bulk(settings), n),
         TopicSpec(attempts(settings), n),
         TopicSpec(dead_letters(settings), n, {"retention.ms": "-1"}),
         # Kept until re-driven or cleared by hand; a record carries the original bytes

@@ -171,7 +171,10 @@ async def _redeliver(
             tenant,
             arg,
         )
-        topic = topics.deliveries(c.settings)
+        # One dead letter takes the main lane; "all" (up to 10,000) the bulk lane, so a
+        # tenant's redelivery does not hold other tenants' deliveries (core/lanes.py).
+        lane = topics.deliveries if one is not None else topics.deliveries_bulk
+        topic = lane(c.settings)
         sent = []
         for r in rows:
             again = replace(

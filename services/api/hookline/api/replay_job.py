@@ -179,7 +179,9 @@ class ReplayJob:
         return starts, ends
 
     async def _send(self, deliveries: list[Delivery]) -> None:
-        target = topics.deliveries(self._settings)
+        # A replay is a backlog by nature: the bulk lane, behind no other tenant's
+        # deliveries and in front of none (hookline.core.lanes).
+        target = topics.deliveries_bulk(self._settings)
         acks = [await self._producer.send(target, d.encode(), key=d.key()) for d in deliveries]
         await asyncio.gather(*acks)
 

@@ -46,17 +46,20 @@ from hookline.core.quarantine import send_to_quarantine
 from hookline.core.retry import Classification, classify
 from hookline.core.subscriptions import ACTIVE, SubscriptionTable
 from hookline.deliverer import guard, plan, request, transport
-from hookline.deliverer.breaker import endpoint_of, shows_endpoint_down
+from hookline.deliverer.breaker import Admission, endpoint_of, shows_endpoint_down
 from hookline.deliverer.endpoints import EndpointGate, Ticket
+from hookline.deliverer.lanes import BulkReadAhead
 from hookline.deliverer.offsets import OffsetTracker
 from hookline.deliverer.ordering import OrderGate
 from hookline.deliverer.resolver import resolver
+from hookline.deliverer.tenants import TenantGate
 
 log = logging.getLogger(__name__)
 
 GROUP = "deliverer"
 QUEUED_PER_REQUEST = 4
 ATTEMPT_LINGER_MS = 5
+TENANT_PUT_OFF = "the tenant's requests are not answered, or its queue is full"
 # Bounds on a stop and a revoke while Kafka or PostgreSQL is down: a commit, a
 # client's close, and what a delivery gets beyond its own timeout to finish.
 COMMIT_TIMEOUT_S = 5.0
@@ -91,6 +94,9 @@ class Deliverer:
         self.gate = EndpointGate(
             settings.endpoint_concurrency, settings.breaker_failures, settings.breaker_cooldown_s
         )
+        self.tenants = TenantGate(settings.tenant_in_flight)
+        # The bulk lane (hookline.core.lanes) reads ahead within a budget of its own.
+        self.bulk = BulkReadAhead(topics.deliveries_bulk(settings), settings.bulk_read_ahead)
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -119,7 +125,8 @@ class Deliverer:
             group=f"{self.settings.topic_prefix}-{GROUP}",
             isolation_level="read_committed",
         )
-        self.consumer.subscribe([topics.deliveries(self.settings)], listener=_Rebalance(self))
+        lanes = [topics.deliveries(self.settings), topics.deliveries_bulk(self.settings)]
+        self.consumer.subscribe(lanes, listener=_Rebalance(self))
         await self.consumer.start()
 
     async def stop(self) -> None:
@@ -150,9 +157,12 @@ class Deliverer:
 
     async def _start_all(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         for rec in records:
+            if not self.bulk.take(self.consumer, tp, rec.offset):
+                return  # the bulk lane's budget is used up: read again later (lanes.py)
             await self._slots.acquire()
             if self._stopping.is_set():  # read, not started: not committed, read again
                 self._slots.release()
+                self.bulk.finished(None, tp)
                 return
             self.tracker.started(tp, rec.offset)
             task = asyncio.create_task(self._handle(tp, rec))
@@ -214,6 +224,7 @@ class Deliverer:
             return
         finally:
             self._slots.release()
+            self.bulk.finished(self.consumer, tp)
         self.tracker.finished(tp, rec.offset)
 
     async def _settle(self, tp: TopicPartition, rec: ConsumerRecord) -> None:
@@ -299,13 +310,34 @@ class Deliverer:
             await self._defer(delivery, ticket)
             return
         try:
+            answer = await self._in_tenant_turn(delivery, req, ticket)
+        finally:
+            ticket.release()
+        if answer is not None:
+            await self._record(delivery, answer)
+
+    async def _in_tenant_turn(
+        self, delivery: Delivery, req: request.Request, ticket: Ticket
+    ) -> transport.Answer | None:
+        """The request, within its tenant's share of the requests (``tenants.py``), taken
+        once its endpoint has a turn for it; None when the tenant's share put it off."""
+        assert self.http is not None
+        turn = await self.tenants.admit(delivery.tenant)
+        if turn is None:
+            # About when the tenant's requests now out end, at the latest: their timeout.
+            wait_s = self.settings.delivery_timeout_s
+            await self._defer(delivery, Ticket(Admission.DEFER, wait_s, TENANT_PUT_OFF))
+            return None
+        try:
             async with self._requests:
                 answer = await transport.send(self.http, req, self.settings.delivery_timeout_s)
             down = shows_endpoint_down(answer.status, answer.sent)
             ticket.record(down=down, answered=answer.status is not None)
+            if answer.status is not None:
+                turn.answered()
         finally:
-            ticket.release()
-        await self._record(delivery, answer)
+            turn.release()
+        return answer
 
     async def _record(self, delivery: Delivery, answer: transport.Answer) -> None:
         """Emit the attempt and, unless it succeeded, hand the delivery to its next stop;

@@ -6,6 +6,11 @@ back to ``hookline.deliveries`` and, at the first message that is not due yet,
 seeks back to it and pauses the partition until it is (no busy loop; other
 partitions go on).
 
+Each delivery goes back to its lane (``hookline.core.lanes``): the main lane while its
+tenant's share lasts (``HOOKLINE_TENANT_BURST`` / ``HOOKLINE_TENANT_RATE``, as in the
+router), else the bulk lane, so a tenant whose large fan-out fails does not bring it
+all back in front of the other tenants' deliveries.
+
 Not lost, and not copied by a crash: the re-sent messages and the new offset of
 the delay topic's partition are written in one Kafka transaction, so after a crash
 at any moment either both happened or neither did. Deliverers read
@@ -48,6 +53,7 @@ from aiokafka.structs import ConsumerRecord
 from hookline.core import kafka, metrics, topics
 from hookline.core.config import Settings
 from hookline.core.failure import BACKOFF, Failure, Stopped, classify, reason_of
+from hookline.core.lanes import FanoutBudget
 from hookline.core.messages import Delivery, MessageError
 from hookline.core.quarantine import quarantine_record
 
@@ -101,6 +107,8 @@ class RetryScheduler:
         self.settings = settings
         self.group = f"{settings.topic_prefix}-{GROUP}"
         self._held: dict[TopicPartition, asyncio.TimerHandle] = {}
+        self._budget = FanoutBudget(settings.tenant_burst, settings.tenant_rate)
+        self._lanes = (topics.deliveries(settings), topics.deliveries_bulk(settings))
         self._stopping = asyncio.Event()
         self._failures = 0  # infrastructure failures in a row, for the backoff
         self.consumer: AIOKafkaConsumer | None = None
@@ -185,18 +193,22 @@ class RetryScheduler:
         split = split_due([(r.offset, r.value) for r in records], time.time())
         done = split.hold_offset if split.hold_offset is not None else records[-1].offset + 1
         if done > records[0].offset:
-            target = topics.deliveries(self.settings)
             by_offset = {r.offset: r for r in records}
             async with self.producer.transaction():
                 for offset, reason in split.poison:
                     await self._send_to_quarantine(by_offset[offset], reason)
                 for _, raw in split.due:
-                    await self.producer.send(target, raw, key=_key(raw))
+                    delivery = Delivery.decode(raw)
+                    await self.producer.send(self._lane(delivery), raw, key=delivery.key())
                 await self.producer.send_offsets_to_transaction({tp: done}, self.group)
             metrics.retries_released(tp.topic, len(split.due))
         if split.hold_offset is not None:
             self.consumer.seek(tp, split.hold_offset)
             self._hold(tp, split.hold_until)
+
+    def _lane(self, delivery: Delivery) -> str:
+        main, bulk = self._lanes
+        return main if self._budget.take(delivery.tenant, 1, time.monotonic()) else bulk
 
     async def _quarantine_alone(self, tp: TopicPartition, row: ConsumerRecord, reason: str) -> None:
         """Quarantine one record and move past it, in one transaction."""
@@ -239,7 +251,3 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         return None
-
-
-def _key(raw: bytes) -> bytes:
-    return Delivery.decode(raw).key()

@@ -8,8 +8,9 @@ A ``RoutedFeed`` likewise follows the router's ``routed`` topic into ``Recent``
 
 | agent | reads | writes |
 | --- | --- | --- |
-| ``route`` | ``hookline.events`` | deliveries, batch items, ``routed`` records |
+| ``route`` | ``hookline.events`` | deliveries, batch items, ``routed`` records, fan-outs |
 | ``batch`` | batch items (``<prefix>.router.batch-items``) | batch deliveries |
+| ``fan_out`` | fan-outs (``<prefix>.router.fan-out``) | bulk-lane deliveries (``fanout.py``) |
 
 The worker joins its consumer group with a static member id (host and port), so a
 restarted router gets its partitions back at once instead of after the session
@@ -37,9 +38,11 @@ from hookline.core.config import Settings
 from hookline.core.feed import CatalogFeed, SubscriptionFeed, TopicFeed
 from hookline.core.kafka import ensure_topics
 from hookline.core.kafka_auth import ssl_context
+from hookline.core.lanes import FanoutBudget
 from hookline.core.messages import Delivery, RoutedBatch
 from hookline.core.quarantine import send_to_quarantine
 from hookline.core.subscriptions import SubscriptionIndex
+from hookline.router.fanout import BulkLane, FanOutRouter
 from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent, RoutedFeed, routed_topic
 from hookline.router.route import Batcher, EventRouter, Fetched, Quarantine
@@ -47,6 +50,8 @@ from hookline.router.route import Batcher, EventRouter, Fetched, Quarantine
 log = logging.getLogger(__name__)
 
 BATCH_TAKE = 500  # items gathered at most before a flush; the wait bounds it otherwise
+FAN_OUT_TAKE = 10  # handed-off events planned together (each may fan out to hundreds)
+FAN_OUT_WAIT_S = 0.01
 # Events routed together, their deliveries' acks awaited once: at most this many, or
 # what arrived within the wait (a lone event waits at most that long).
 ROUTE_TAKE = 500
@@ -102,6 +107,11 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     )
 
 
+def fan_out_topic(settings: Settings) -> str:
+    """The router's own topic of events whose fan-out takes the bulk lane (``fanout.py``)."""
+    return f"{settings.topic_prefix}.router.fan-out"
+
+
 def create_app(settings: Settings) -> faust.App:
     app_id = f"{settings.topic_prefix}-router"
     # Faust makes a data directory even without tables; not in the working directory.
@@ -151,6 +161,8 @@ def create_app(settings: Settings) -> faust.App:
     events = _raw_topic(app, topics.events(settings))
     deliveries = _raw_topic(app, topics.deliveries(settings))
     items = _raw_topic(app, batch_items_topic(settings), partitions=settings.partitions)
+    fan_outs = _raw_topic(app, fan_out_topic(settings), partitions=settings.partitions)
+    bulk = _raw_topic(app, topics.deliveries_bulk(settings))
 
     async def fence() -> None:
         await asyncio.gather(subscriptions.fence(), routed.fence())
@@ -164,8 +176,19 @@ def create_app(settings: Settings) -> faust.App:
         send_item=_sender(app, items),
         tell=_sender(app, _raw_topic(app, routed_topic(settings))),
         quarantine=quarantine,
+        bulk=BulkLane(
+            FanoutBudget(settings.tenant_burst, settings.tenant_rate), _sender(app, fan_outs)
+        ),
     )
     batcher = Batcher(_sender(app, deliveries), router.counts, quarantine)
+    fan_out_router = FanOutRouter(
+        index,
+        send_bulk=_sender(app, bulk),
+        send_item=_sender(app, items),
+        counts=router.counts,
+        quarantine=quarantine,
+    )
+    _fan_out_agent(app, fan_outs, fan_out_router, subscriptions.ready)
 
     async def route(stream: faust.StreamT[bytes]) -> None:
         await subscriptions.ready.wait()
@@ -192,6 +215,19 @@ def create_app(settings: Settings) -> faust.App:
     app.agent(items, name="batch")(batch)
     _pages(app, index, [subscriptions, routed], router, topics.events(settings))
     return app
+
+
+def _fan_out_agent(
+    app: faust.App, topic: faust.TopicT, router: FanOutRouter, ready: asyncio.Event
+) -> None:
+    async def fan_out(stream: faust.StreamT[bytes]) -> None:
+        await ready.wait()
+        async for records in cast(faust.Stream[bytes], stream).take_events(
+            FAN_OUT_TAKE, within=FAN_OUT_WAIT_S
+        ):
+            await finish_before_ack(router.route([_fetched(e) for e in records]))
+
+    app.agent(topic, name="fan_out")(fan_out)
 
 
 def _raw_topic(app: faust.App, name: str, partitions: int | None = None) -> faust.TopicT:

@@ -44,9 +44,10 @@ from typing import Any
 from hookline.core import metrics
 from hookline.core.batches import batch_of, build_batches, split_full
 from hookline.core.failure import is_poison, reason_of
-from hookline.core.messages import Delivery, Event, MessageError, RoutedBatch
+from hookline.core.messages import Delivery, Event, MessageError, RoutedBatch, SubscriptionRecord
 from hookline.core.routing import BATCH, dedup_key, is_stale, plan_deliveries
 from hookline.core.subscriptions import SubscriptionIndex
+from hookline.router.fanout import BulkLane
 from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent
 
@@ -72,6 +73,7 @@ class Counts:
     deliveries: int = 0
     batch_items: int = 0
     batches: int = 0
+    handed_off: int = 0  # events whose fan-out went to the bulk lane
 
 
 class EventRouter:
@@ -85,8 +87,10 @@ class EventRouter:
         send_item: Send,
         tell: Tell,
         quarantine: Quarantine,
+        bulk: BulkLane | None = None,
     ) -> None:
         self.index = index
+        self.bulk = bulk
         self.fence = fence
         self.recent = recent
         self.counts = Counts()
@@ -156,7 +160,7 @@ class EventRouter:
     ) -> tuple[list[Delivery], list[Delivery]]:
         """Plan ``event``'s deliveries and hand the plain ones to the producer; returns
         them all and the batch items among them (sent with the batch's others)."""
-        planned = self._plan(event, offset)
+        planned = await self._plan_or_hand_off(event, offset, acks)
         items = []
         for d in planned:
             if d.format == BATCH:
@@ -198,11 +202,21 @@ class EventRouter:
             return False
         return True
 
-    def _plan(self, event: Event, offset: int) -> list[Delivery]:
+    async def _plan_or_hand_off(
+        self, event: Event, offset: int, acks: list[Awaitable[Any]]
+    ) -> list[Delivery]:
+        """The event's deliveries, or none when its fan-out is over its tenant's share of
+        the main lane: then it is handed to the fan-out agent (``fanout.py``)."""
+        matched = self.index.matching(event.tenant, event.event)
+        if self.bulk is not None and not self.bulk.fits(event, len(matched)):
+            acks.append(await self.bulk.hand_off(event, offset, [s.id for s in matched]))
+            self.counts.handed_off += 1
+            return []
+        return self._plan(event, offset, matched)
+
+    def _plan(self, event: Event, offset: int, matched: list[SubscriptionRecord]) -> list[Delivery]:
         started = time.perf_counter()
-        planned = plan_deliveries(
-            event, self.index.matching(event.tenant, event.event), time.time(), order=offset
-        )
+        planned = plan_deliveries(event, matched, time.time(), order=offset)
         metrics.ROUTER_MATCH.observe(time.perf_counter() - started)
         return planned
 
