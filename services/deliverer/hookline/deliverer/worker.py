@@ -156,6 +156,7 @@ class Deliverer:
             await asyncio.gather(committer, return_exceptions=True)
 
     async def _start_all(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        assert self.consumer is not None
         for rec in records:
             if not self.bulk.take(self.consumer, tp, rec.offset):
                 return  # the bulk lane's budget is used up: read again later (lanes.py)
