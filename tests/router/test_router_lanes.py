@@ -158,7 +158,7 @@ def _event(n: int, tenant: int) -> bytes:
 
 async def test_a_fan_out_over_the_share_is_handed_off_and_the_other_tenant_is_not() -> None:
     index = SubscriptionIndex()
-    for sub_id in range(1, 11):
+    for sub_id in range(1, 12):  # a fan-out of 11: above SMALL_FAN_OUT
         index.apply(_sub(sub_id, tenant=1))
     index.apply(_sub(99, tenant=2))
     router, sent = _router(index, burst=15)
@@ -166,11 +166,11 @@ async def test_a_fan_out_over_the_share_is_handed_off_and_the_other_tenant_is_no
     await router.route_batch(batch)
 
     main = sent["delivery"].messages
-    assert [d.subscription_id for d in main if d.tenant == 1] == list(range(1, 11))  # event 0
+    assert [d.subscription_id for d in main if d.tenant == 1] == list(range(1, 12))  # event 0
     assert [d.subscription_id for d in main if d.tenant == 2] == [99]
     handed = sent["fan_out"].messages
     assert [Event.decode(f.event.encode()).id for f in handed] == [1, 2]
-    assert all(f.subscriptions == list(range(1, 11)) for f in handed)
+    assert all(f.subscriptions == list(range(1, 12)) for f in handed)
     assert [f.order for f in handed] == [1, 2]
     assert router.counts.handed_off == 2 and router.counts.events == 4
 
@@ -182,7 +182,7 @@ async def test_a_fan_out_over_the_share_is_handed_off_and_the_other_tenant_is_no
     index.apply(dataclasses.replace(_sub(5, tenant=1), status="DISABLED", version=2))
     records = [(f.encode(), "p0", n, None) for n, f in enumerate(handed)]
     sent_count = await fan_out.route([*records, (None, "p0", 2, None), (b"junk", "p0", 3, None)])
-    assert sent_count == 18  # 9 active subscriptions x 2 events
+    assert sent_count == 20  # 10 active subscriptions x 2 events
     assert [(record[2], reason[:20]) for record, reason in parked.records] == [
         (3, "FanOutError: FanOut:")
     ]  # the unreadable record is quarantined, with its offset and why
@@ -190,3 +190,11 @@ async def test_a_fan_out_over_the_share_is_handed_off_and_the_other_tenant_is_no
     assert {d.order for d in deliveries} == {1, 2}
     assert 5 not in {d.subscription_id for d in deliveries}
     assert orjson.loads(deliveries[0].encode())["ordering_key"] == "order:1"
+
+
+def test_an_event_to_a_handful_of_subscriptions_always_takes_the_main_lane() -> None:
+    lane = BulkLane(FanoutBudget(burst=5, rate=0.001), _Sent())
+    event = Event("evt-1", 1, "order.create", 1, 0.0, {})
+    assert lane.fits(event, 5)
+    assert lane.fits(event, 10)  # the share is used up, but 10 is a handful
+    assert not lane.fits(event, 11)

@@ -32,6 +32,7 @@ from hookline.core.subscriptions import ACTIVE, SubscriptionIndex
 log = logging.getLogger(__name__)
 
 YIELD_EVERY = 200
+SMALL_FAN_OUT = 10
 SendFanOut = Callable[[FanOut], Awaitable[Awaitable[Any]]]
 Send = Callable[[Delivery], Awaitable[Awaitable[Any]]]
 # As in route.py (which imports this module): a fetched record, and what quarantines one.
@@ -45,8 +46,11 @@ class BulkLane:
         self._send = send
 
     def fits(self, event: Event, matched: int) -> bool:
-        """Whether the event's fan-out fits its tenant's share of the main lane now."""
-        return self.budget.take(event.tenant, matched, time.monotonic())
+        """Whether the event's fan-out fits its tenant's share of the main lane now. An
+        event to a handful of subscriptions always does (it still uses up the share):
+        the lane is for large fan-outs; many small events are the API rate limit's."""
+        taken = self.budget.take(event.tenant, matched, time.monotonic())
+        return taken or matched <= SMALL_FAN_OUT
 
     async def hand_off(self, event: Event, offset: int, subscription_ids: list[int]) -> Any:
         """What to await for the broker's ack of the hand-off."""
