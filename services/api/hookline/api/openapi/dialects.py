@@ -4,7 +4,7 @@ each with its own error schema."""
 from __future__ import annotations
 
 from hookline.api.dialects import booqable_query, shareactor
-from hookline.api.openapi.kit import Doc, content, path_param, query, ref
+from hookline.api.openapi.kit import Doc, content, filter_param, path_param, query, ref
 
 _STRINGS: Doc = {"type": "array", "items": {"type": "string"}}
 _DESCRIPTIONS = {
@@ -178,42 +178,13 @@ def shareactor_paths() -> Doc:
     }
 
 
-def booqable_paths() -> Doc:
-    base, tag = "/api/boomerang/webhook_endpoints", "booqable"
-    one = _ok("200", "The webhook endpoint", ref("BooqableDocument"))
-    fields = query(
-        f"fields[{booqable_query.TYPE}]",
-        {"type": "string"},
-        f"Comma-separated, of {', '.join(booqable_query.ATTRIBUTES)}",
-    )
-    body = content(
-        ref("BooqableIn"),
-        {
-            "data": {
-                "type": "webhook_endpoints",
-                "attributes": {"url": "https://example.com/hooks", "events": ["customer.created"]},
-            }
-        },
-    )
-    wid = _id("A UUID")
-    list_params = [
+def _booqable_list_params(fields: Doc) -> list[Doc]:
+    return [
         fields,
-        {
-            "name": "filter",
-            "in": "query",
-            "required": False,
-            "style": "deepObject",
-            "explode": True,
-            "schema": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "additionalProperties": {"type": "string"},
-                },
-            },
-            "description": "`filter[attribute][operator]=value`: "
-            + "; ".join(f"{a}: {', '.join(ops)}" for a, ops in booqable_query.OPERATORS.items()),
-        },
+        filter_param(
+            "`filter[attribute][operator]=value`: "
+            + "; ".join(f"{a}: {', '.join(ops)}" for a, ops in booqable_query.OPERATORS.items())
+        ),
         query(
             "sort",
             {"type": "string"},
@@ -234,6 +205,27 @@ def booqable_paths() -> Doc:
         ),
         query("meta[total][]", {"type": "string", "enum": ["count"]}, "Answer `meta.total.count`"),
     ]
+
+
+def booqable_paths() -> Doc:
+    base, tag = "/api/boomerang/webhook_endpoints", "booqable"
+    one = _ok("200", "The webhook endpoint", ref("BooqableDocument"))
+    fields = query(
+        f"fields[{booqable_query.TYPE}]",
+        {"type": "string"},
+        f"Comma-separated, of {', '.join(booqable_query.ATTRIBUTES)}",
+    )
+    body = content(
+        ref("BooqableIn"),
+        {
+            "data": {
+                "type": "webhook_endpoints",
+                "attributes": {"url": "https://example.com/hooks", "events": ["customer.created"]},
+            }
+        },
+    )
+    wid = _id("A UUID")
+    list_params = _booqable_list_params(fields)
     return {
         base: {
             "get": _op(

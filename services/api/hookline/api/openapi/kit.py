@@ -81,6 +81,22 @@ def query(name: str, schema: Doc, description: str) -> Doc:
     }
 
 
+def filter_param(description: str) -> Doc:
+    """Booqable's ``filter[attribute][operator]=value``, as OpenAPI's deepObject."""
+    return {
+        "name": "filter",
+        "in": "query",
+        "required": False,
+        "style": "deepObject",
+        "explode": True,
+        "schema": {
+            "type": "object",
+            "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "description": description,
+    }
+
+
 def page_of(item: Doc) -> Doc:
     return {
         "type": "object",

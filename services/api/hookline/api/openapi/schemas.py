@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hookline.api.listing import ATTRIBUTES, DEFAULT_COUNT, MAX_COUNT, OPERATORS, SORTABLE
-from hookline.api.openapi.kit import NULLABLE_STRING, Doc, path_param, query, ref
+from hookline.api.openapi.kit import NULLABLE_STRING, Doc, filter_param, path_param, query, ref
 from hookline.core.dialects import DIALECTS
 from hookline.core.subscriptions import STATUSES
 
@@ -35,22 +35,11 @@ LIST_PARAMS = [
     query("event", {"type": "string"}, "Only subscriptions to this event type"),
     query("status", {"type": "string", "enum": list(STATUSES)}, "Only this status"),
     query("targetUrl", {"type": "string"}, "Only this target URL (as shown, password masked)"),
-    {
-        "name": "filter",
-        "in": "query",
-        "required": False,
-        "style": "deepObject",
-        "explode": True,
-        "schema": {
-            "type": "object",
-            "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-        "description": (
-            f"`filter[attribute][operator]=value` (Booqable's), on {', '.join(ATTRIBUTES)};"
-            f" operators {', '.join(OPERATORS)} (prefix and suffix on targetUrl and status)."
-            " Times are ISO 8601 and compared to the millisecond."
-        ),
-    },
+    filter_param(
+        f"`filter[attribute][operator]=value` (Booqable's), on {', '.join(ATTRIBUTES)};"
+        f" operators {', '.join(OPERATORS)} (prefix and suffix on targetUrl and status)."
+        " Times are ISO 8601 and compared to the millisecond."
+    ),
 ]
 
 SUBSCRIPTION = {
