@@ -36,8 +36,10 @@ from support.broker import (
     CLUSTER,
     CREATE,
     DENY,
+    GROUP,
     LITERAL,
     PREFIXED,
+    READ,
     TOPIC,
     Acl,
     Broker,
@@ -235,6 +237,25 @@ async def test_a_refused_acl_stops_a_service_naming_what_it_was_refused(
     assert f"{env['HOOKLINE_TOPIC_PREFIX']}.events" in line
     assert "TOPIC_AUTHORIZATION_FAILED: a missing ACL" in line
     assert "HOOKLINE_CREATE_TOPICS=0" in line
+    assert took < REFUSAL_WITHIN_S
+
+
+async def test_a_group_the_deliverer_may_not_join_stops_it_naming_the_group(
+    secured: Stack, sasl_env: dict[str, str]
+) -> None:
+    prefix = f"{PREFIX}{secrets.token_hex(4)}"
+    env = {**sasl_env, "HOOKLINE_TOPIC_PREFIX": prefix, "HOOKLINE_CREATE_TOPICS": "0"}
+    env["HOOKLINE_DATABASE_URL"] = secured.env["HOOKLINE_DATABASE_URL"]
+    await provision(as_admin(sasl_env), Settings.from_env(env))
+    group = f"{prefix}-deliverer"
+    await grant(as_admin(sasl_env), [Acl(GROUP, group, LITERAL, "User:hookline", READ, DENY)])
+    code, stderr, took = start_refused(
+        {**env, "HOOKLINE_HTTP_PORT": str(free_port())}, "hookline.deliverer"
+    )
+    assert code == 1
+    line = one_line(stderr)
+    assert "a missing ACL for User:hookline" in line
+    assert f"GroupAuthorizationFailedError: {group}" in line
     assert took < REFUSAL_WITHIN_S
 
 

@@ -75,9 +75,9 @@ class Broker:
 
 
 # Kafka's ACL codes (org.apache.kafka.common.acl / resource), as CreateAcls sends them.
-TOPIC, CLUSTER = 2, 4
+TOPIC, GROUP, CLUSTER = 2, 3, 4
 LITERAL, PREFIXED = 3, 4
-ALL, CREATE = 2, 5
+ALL, READ, CREATE = 2, 3, 5
 DENY, ALLOW = 2, 3
 
 

@@ -17,6 +17,14 @@ from aiokafka import errors
 
 from hookline.core.config import SettingError, Settings
 
+# What a broker answers a client that lacks an ACL, wherever the client meets it.
+AUTHORIZATION_ERRORS = (
+    errors.TopicAuthorizationFailedError,
+    errors.GroupAuthorizationFailedError,
+    errors.TransactionalIdAuthorizationFailed,
+    errors.ClusterAuthorizationFailedError,
+)
+
 
 def client_options(settings: Settings) -> dict[str, Any]:
     """aiokafka's ``security_protocol``, ``ssl_context`` and ``sasl_*`` keyword arguments."""
@@ -82,7 +90,12 @@ def _refused(exc: BaseException, settings: Settings) -> str | None:
         )
     if isinstance(exc, errors.UnsupportedSaslMechanismError):
         return f"HOOKLINE_KAFKA_SASL_MECHANISM={mechanism}: {_said(exc)}"
-    if isinstance(exc, errors.TopicAuthorizationFailedError | errors.GroupAuthorizationFailedError):
+    if isinstance(
+        exc,
+        errors.TopicAuthorizationFailedError
+        | errors.GroupAuthorizationFailedError
+        | errors.TransactionalIdAuthorizationFailed,
+    ):
         return f"a missing ACL for {principal(settings)}: {_said(exc)}"
     if isinstance(exc, errors.ClusterAuthorizationFailedError):
         return f"a missing ACL on the cluster for {principal(settings)}: {_said(exc)}"

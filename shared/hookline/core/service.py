@@ -28,6 +28,7 @@ from aiokafka.errors import KafkaError
 
 from hookline.core import kafka, metrics
 from hookline.core.config import SettingError, Settings
+from hookline.core.kafka_auth import AUTHORIZATION_ERRORS, explain
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +335,7 @@ def run(main: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
             loop.add_signal_handler(sig, stopping.set)
         await main(settings, stopping)
 
-    with refusal_ends_the_process():
+    with refusal_ends_the_process(settings):
         uvloop.run(runner())
 
 
@@ -353,18 +354,25 @@ def check_kafka(settings: Settings) -> None:
     ``HOOKLINE_CREATE_TOPICS=0``) a topic is missing; else the topics exist after it."""
     loop = asyncio.new_event_loop()
     try:
-        with refusal_ends_the_process():
+        with refusal_ends_the_process(settings):
             loop.run_until_complete(kafka.ensure_topics(settings))
     finally:
         loop.close()
 
 
 @contextlib.contextmanager
-def refusal_ends_the_process() -> Iterator[None]:
-    """A refused connection or a bad TLS file: one line on stderr and exit 1, no traceback."""
+def refusal_ends_the_process(settings: Settings) -> Iterator[None]:
+    """A refused connection, a bad TLS file or a missing ACL (a group the consumer may not
+    join, found at its first poll): one line on stderr and exit 1, no traceback."""
     try:
         yield
     except (kafka.KafkaRefused, SettingError) as exc:
-        log.error("%s", exc)
-        print(f"hookline: {exc}", file=sys.stderr)
-        raise SystemExit(1) from exc
+        _end(str(exc), exc)
+    except AUTHORIZATION_ERRORS as exc:
+        _end(f"Kafka at {settings.kafka_bootstrap} refused: {explain(exc, settings)}", exc)
+
+
+def _end(line: str, exc: BaseException) -> None:
+    log.error("%s", line)
+    print(f"hookline: {line}", file=sys.stderr)
+    raise SystemExit(1) from exc

@@ -11,7 +11,13 @@ from hookline.deliverer.worker import GROUP, Deliverer
 
 async def main(settings: Settings, stopping: asyncio.Event) -> None:
     deliverer = Deliverer(settings)
-    await deliverer.start()
+    try:
+        await deliverer.start()
+    except BaseException:
+        # Such as a group the broker refuses to let it join: stop the feeds it started,
+        # which would otherwise end the process as dead before the refusal is told.
+        await deliverer.stop()
+        raise
     assert deliverer.consumer is not None
     lag = service.LagTracker.of(deliverer.consumer, f"{settings.topic_prefix}-{GROUP}")
     lag.start()
