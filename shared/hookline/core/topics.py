@@ -85,6 +85,11 @@ def batch_items(settings: Settings) -> str:
     return f"{settings.topic_prefix}.router.batch-items"
 
 
+def fan_out(settings: Settings) -> str:
+    """Events whose fan-out takes the bulk lane, for the router's fan-out agent."""
+    return f"{settings.topic_prefix}.router.fan-out"
+
+
 def retry(settings: Settings, delay_s: float) -> str:
     return f"{settings.topic_prefix}.retry.{delay_name(delay_s)}"
 
@@ -140,6 +145,7 @@ def router_specs(settings: Settings) -> list[TopicSpec]:
             min_retention_ms=window_ms,
         ),
         TopicSpec(batch_items(settings), settings.partitions),
+        TopicSpec(fan_out(settings), settings.partitions),
     ]
 
 

@@ -109,7 +109,7 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
 
 def fan_out_topic(settings: Settings) -> str:
     """The router's own topic of events whose fan-out takes the bulk lane (``fanout.py``)."""
-    return f"{settings.topic_prefix}.router.fan-out"
+    return topics.fan_out(settings)
 
 
 def create_app(settings: Settings) -> faust.App:
