@@ -22,7 +22,7 @@ from unittest import mock
 
 import orjson
 
-from hookline.api import events
+from hookline.api.http import events
 from hookline.core import limits
 
 KNOWN = {"product.create"}

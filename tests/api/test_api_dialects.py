@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hookline.api.dialects import booqable, booqable_query, common, errors, orderspace, shareactor
-from hookline.api.errors import ApiError, BadRequest, Conflict, Unprocessable
-from hookline.api.validation import TargetPolicy, parse_create
+from hookline.api.http.errors import ApiError, BadRequest, Conflict, Unprocessable
+from hookline.api.http.validation import TargetPolicy, parse_create
 
 CATALOG = {"order.created", "customer.created"}
 STRICT = TargetPolicy(allow_http=False, allow_private=False)

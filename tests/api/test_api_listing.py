@@ -1,4 +1,4 @@
-"""Tests for hookline.api.listing: list query strings to SQL parts, never user text in SQL."""
+"""Tests for hookline.api.http.listing: list query strings to SQL parts, never user text in SQL."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hookline.api.errors import Unprocessable
-from hookline.api.listing import (
+from hookline.api.http.errors import Unprocessable
+from hookline.api.http.listing import (
     ATTRIBUTES,
     OPERATORS,
     PARAM,
@@ -21,7 +21,7 @@ from hookline.api.listing import (
     parse_list_query,
     whole_number,
 )
-from hookline.api.present import MASKED_URL_SQL
+from hookline.api.http.present import MASKED_URL_SQL
 from hookline.core.fields import parse_fields
 
 FAST = settings(

@@ -10,8 +10,9 @@ import re
 
 from aiohttp import web
 
-from hookline.api import docspage, openapi
-from hookline.api.app import create_app
+from hookline.api import openapi
+from hookline.api.http import docspage
+from hookline.api.http.app import create_app
 from hookline.core.config import Settings
 
 METHODS = {"get", "put", "post", "delete", "patch"}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 import secrets
 
-from hookline.api import deadletters
-from hookline.api.topic_projector import TopicProjector
+from hookline.api.http import deadletters
+from hookline.api.projection.topic_projector import TopicProjector
 from hookline.core import db, kafka, topics
 from hookline.core.config import Settings
 from hookline.core.messages import Delivery, Quarantined

@@ -1,4 +1,4 @@
-"""The pure parts of ``POST /v2/event/publish`` (hookline.api.events): the limits each
+"""The pure parts of ``POST /v2/event/publish`` (hookline.api.http.events): the limits each
 event is checked against, and what a list that repeats an ``eventId`` publishes."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
 
-from hookline.api.errors import Unprocessable, unavailable_of
-from hookline.api.events import _parse_events, unique
+from hookline.api.http.errors import Unprocessable, unavailable_of
+from hookline.api.http.events import _parse_events, unique
 from hookline.core.limits import MAX_DEPTH
 
 KNOWN = {"product.update"}

@@ -1,4 +1,4 @@
-"""Tests for hookline.api.validation (subscription bodies) and hookline.api.present."""
+"""Tests for hookline.api.http.validation (subscription bodies) and hookline.api.http.present."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hookline.api import present
-from hookline.api.errors import Unprocessable
-from hookline.api.validation import (
+from hookline.api.http import present
+from hookline.api.http.errors import Unprocessable
+from hookline.api.http.validation import (
     SubscriptionInput,
     TargetPolicy,
     parse_create,

@@ -14,7 +14,7 @@ from aiokafka.structs import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hookline.api import attempts, deadletters, quarantine
+from hookline.api.http import attempts, deadletters, quarantine
 from hookline.core import catalog
 from hookline.core.config import Settings
 from hookline.core.failure import is_poison

@@ -1,4 +1,4 @@
-"""Tests for hookline.api.autodisable: the health fold and the decision to disable."""
+"""Tests for hookline.api.jobs.autodisable: the health fold and the decision to disable."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookline.api.autodisable import Candidate, Health, decide, failing_for, fold
+from hookline.api.jobs.autodisable import Candidate, Health, decide, failing_for, fold
 from hookline.core.messages import SubscriptionRecord
 
 DAY = 86400.0

@@ -16,7 +16,7 @@ import aiohttp
 import pytest_asyncio
 from router_support import eventually
 
-from hookline.api.auth import KEY_TTL_S
+from hookline.api.http.auth import KEY_TTL_S
 from support import stack as support_stack
 from support.client import Api
 from support.database import own_database

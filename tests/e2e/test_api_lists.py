@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import quote
 
-from hookline.api.present import mask_url
+from hookline.api.http.present import mask_url
 from support.client import Api
 
 BASE = "/v2/event/subscription"

@@ -24,7 +24,7 @@ DELIVERER_LAG = calls("services/deliverer/hookline/deliverer/__main__.py", "LagT
 SCHEDULER = calls("services/retry-scheduler/hookline/retry_scheduler/scheduler.py", "metrics.")
 SCHEDULER_LAG = calls("services/retry-scheduler/hookline/retry_scheduler/__main__.py", "LagTracker")
 ROUTER_LAG = calls("services/router/hookline/router/app.py", "LagTracker")
-PUBLISHED = calls("services/api/hookline/api/events.py", "metrics.")
+PUBLISHED = calls("services/api/hookline/api/http/events.py", "metrics.")
 
 
 async def scrape(http: aiohttp.ClientSession, stack: Stack, service: str) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Tests for the pure parts of replays (hookline.api.replay, .replay_job): the
+"""Tests for the pure parts of replays (hookline.api.http.replay, .replay_job): the
 ``since`` a client sends, and which deliveries a chunk of events makes."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from hookline.api.errors import Unprocessable
-from hookline.api.replay import EPOCH, parse_since, progress_of
-from hookline.api.replay_job import plan_chunk
+from hookline.api.http.errors import Unprocessable
+from hookline.api.http.replay import EPOCH, parse_since, progress_of
+from hookline.api.jobs.replay_job import plan_chunk
 from hookline.core.batches import objects_of
 from hookline.core.messages import Event, SubscriptionRecord
 from hookline.core.routing import BATCH, delivery_id

@@ -7,8 +7,8 @@ import asyncio
 import logging
 import sys
 
-from hookline.api.app import create_app
-from hookline.api.projector import rebuild
+from hookline.api.http.app import create_app
+from hookline.api.projection.projector import rebuild
 from hookline.core import db, kafka, service
 from hookline.core.config import Settings
 

@@ -17,9 +17,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from hookline.api.errors import Conflict, NotFound, Unprocessable
-from hookline.api.listing import PARAM, ListQuery
-from hookline.api.validation import SubscriptionInput, format_problem
+from hookline.api.http.errors import Conflict, NotFound, Unprocessable
+from hookline.api.http.listing import PARAM, ListQuery
+from hookline.api.http.validation import SubscriptionInput, format_problem
 from hookline.core.dialects import TRIPLETEX, formats_of, settle_format
 from hookline.core.messages import SubscriptionRecord
 from hookline.core.signing import generate_secret
@@ -200,7 +200,7 @@ class SubscriptionStore:
     async def list(self, tenant: int, query: ListQuery) -> tuple[int, list[SubscriptionRecord]]:
         """One page of a tenant's live subscriptions and how many match in all.
 
-        ``query`` holds SQL built only from constants (see ``hookline.api.listing``);
+        ``query`` holds SQL built only from constants (see ``hookline.api.http.listing``);
         the client's values are bind parameters.
         """
         args: list[Any] = [tenant]

@@ -19,14 +19,14 @@ from typing import Any
 
 from aiohttp import web
 
-from hookline.api.auth import Tenant, tenant_of
-from hookline.api.body import json_body
-from hookline.api.context import ctx
 from hookline.api.dialects import booqable_query as q
 from hookline.api.dialects import common
 from hookline.api.dialects.errors import BOOQABLE_PREFIX
-from hookline.api.errors import BadRequest, Conflict, Unprocessable
-from hookline.api.present import mask_url
+from hookline.api.http.auth import Tenant, tenant_of
+from hookline.api.http.body import json_body
+from hookline.api.http.context import ctx
+from hookline.api.http.errors import BadRequest, Conflict, Unprocessable
+from hookline.api.http.present import mask_url
 from hookline.core.dialect_ids import booqable_id, decode_booqable_id
 from hookline.core.dialects import BOOQABLE
 from hookline.core.messages import SubscriptionRecord

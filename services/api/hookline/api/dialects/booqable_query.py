@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from hookline.api.errors import BadRequest
-from hookline.api.listing import (
+from hookline.api.http.errors import BadRequest
+from hookline.api.http.listing import (
     MAX_FROM,
     PARAM,
     Condition,
@@ -36,7 +36,7 @@ from hookline.api.listing import (
     order_by,
     whole_number,
 )
-from hookline.api.present import MASKED_URL_SQL
+from hookline.api.http.present import MASKED_URL_SQL
 from hookline.core.dialect_ids import decode_booqable_id
 
 TYPE = "webhook_endpoints"

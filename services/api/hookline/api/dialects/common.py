@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hookline.api import subscriptions
-from hookline.api.auth import Tenant
-from hookline.api.context import Context
-from hookline.api.errors import BadRequest, NotFound, Unprocessable
-from hookline.api.validation import parse_create, parse_update
+from hookline.api.http import subscriptions
+from hookline.api.http.auth import Tenant
+from hookline.api.http.context import Context
+from hookline.api.http.errors import BadRequest, NotFound, Unprocessable
+from hookline.api.http.validation import parse_create, parse_update
 from hookline.core.messages import SubscriptionRecord
 
 TARGET = "target"

@@ -1,6 +1,6 @@
 """Errors in each dialect's own shape, rendered in one place.
 
-The views of a dialect raise the API's usual errors (``hookline.api.errors``), with
+The views of a dialect raise the API's usual errors (``hookline.api.http.errors``), with
 ``details`` already in the dialect's words; ``dialect_errors`` renders every error
 of a dialect's paths (also 401, 404 of an unknown path, 405, 413) the way its source
 document does:
@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hookline.api.errors import ApiError, Handler
+from hookline.api.http.errors import ApiError, Handler
 
 Details = list[dict[str, str]]
 Renderer = Callable[[int, str, str, Details], dict[str, Any]]

@@ -17,14 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
-from hookline.api.auth import tenant_of
-from hookline.api.body import json_body
-from hookline.api.context import ctx
 from hookline.api.dialects import common
 from hookline.api.dialects.errors import ORDERSPACE_PREFIX
-from hookline.api.errors import BadRequest, Unprocessable
-from hookline.api.listing import MAX_COUNT, ListQuery
-from hookline.api.present import mask_url
+from hookline.api.http.auth import tenant_of
+from hookline.api.http.body import json_body
+from hookline.api.http.context import ctx
+from hookline.api.http.errors import BadRequest, Unprocessable
+from hookline.api.http.listing import MAX_COUNT, ListQuery
+from hookline.api.http.present import mask_url
 from hookline.core.dialect_ids import decode_orderspace_id, orderspace_id
 from hookline.core.dialects import ORDERSPACE
 from hookline.core.messages import SubscriptionRecord

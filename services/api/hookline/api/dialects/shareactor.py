@@ -27,14 +27,14 @@ from typing import Any
 
 from aiohttp import web
 
-from hookline.api.auth import Tenant, credential, tenant_of_key
-from hookline.api.body import json_body
-from hookline.api.context import Context, ctx
 from hookline.api.dialects import common
 from hookline.api.dialects.errors import SHAREACTOR_PREFIX
-from hookline.api.errors import BadRequest, Unauthorized, Unprocessable
-from hookline.api.listing import MAX_FROM, ListQuery, UnknownSort, order_by, whole_number
-from hookline.api.present import MASKED_URL_SQL, mask_url
+from hookline.api.http.auth import Tenant, credential, tenant_of_key
+from hookline.api.http.body import json_body
+from hookline.api.http.context import Context, ctx
+from hookline.api.http.errors import BadRequest, Unauthorized, Unprocessable
+from hookline.api.http.listing import MAX_FROM, ListQuery, UnknownSort, order_by, whole_number
+from hookline.api.http.present import MASKED_URL_SQL, mask_url
 from hookline.core.dialect_ids import decode_object_id, object_id, tenant_object_id
 from hookline.core.dialects import SHAREACTOR
 from hookline.core.messages import SubscriptionRecord

@@ -1,5 +1,5 @@
 """The OpenAPI 3 document of the API, written by hand, served at ``/v2/openapi.json``,
-and rendered as HTML at ``/v2/docs`` (``hookline.api.docspage``).
+and rendered as HTML at ``/v2/docs`` (``hookline.api.http.docspage``).
 
 A test checks that every route the app registers is documented here and that every
 documented route exists, and a schemathesis run checks the answers against it. A
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hookline.api import docspage
+from hookline.api.http import docspage
 from hookline.api.openapi.delivery import delivery_paths
 from hookline.api.openapi.dialects import DIALECT_SCHEMAS, dialect_paths
 from hookline.api.openapi.kit import Doc

@@ -1,5 +1,5 @@
 """Paths of the attempt log, the dead letters and secret rotation
-(``hookline.api.attempts``, ``.deadletters`` and ``.rotation``)."""
+(``hookline.api.http.attempts``, ``.deadletters`` and ``.rotation``)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ _DEAD_LETTER = {
 
 
 def delivery_paths() -> Doc:
-    """The attempt log, the dead letters and secret rotation (hookline.api.attempts,
+    """The attempt log, the dead letters and secret rotation (hookline.api.http.attempts,
     .deadletters and .rotation)."""
     base = "/v2/event/subscription/{id}"
     text = {"type": "string"}

@@ -1,4 +1,4 @@
-"""Paths of the quarantine (``hookline.api.quarantine``)."""
+"""Paths of the quarantine (``hookline.api.http.quarantine``)."""
 
 from __future__ import annotations
 

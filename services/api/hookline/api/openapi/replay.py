@@ -1,4 +1,4 @@
-"""Paths of replays (``hookline.api.replay``)."""
+"""Paths of replays (``hookline.api.http.replay``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ _REPLAY: Doc = {
 
 
 def replay_paths() -> Doc:
-    """Replays (hookline.api.replay)."""
+    """Replays (hookline.api.http.replay)."""
     one = {"type": "object", "required": ["value"], "properties": {"value": _REPLAY}}
     sub_id = path_param("id", {"type": "integer", "minimum": 1}, "The subscription's id")
     start_op = op(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hookline.api.listing import ATTRIBUTES, DEFAULT_COUNT, MAX_COUNT, OPERATORS, SORTABLE
+from hookline.api.http.listing import ATTRIBUTES, DEFAULT_COUNT, MAX_COUNT, OPERATORS, SORTABLE
 from hookline.api.openapi.kit import NULLABLE_STRING, Doc, filter_param, path_param, query, ref
 from hookline.core.dialects import DIALECTS
 from hookline.core.subscriptions import STATUSES

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from hookline.api.errors import Unprocessable
+from hookline.api.http.errors import Unprocessable
 from hookline.core.catalog import EVENT_NAME
 from hookline.core.dialects import DIALECTS, formats_of, settle_format
 from hookline.core.fields import FieldsSyntaxError, parse_fields

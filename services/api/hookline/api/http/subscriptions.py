@@ -10,13 +10,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from hookline.api import present
-from hookline.api.auth import tenant_of
-from hookline.api.body import json_body, path_id
-from hookline.api.context import Context, ctx
-from hookline.api.errors import Unprocessable
-from hookline.api.listing import parse_list_query, parse_response_fields
-from hookline.api.validation import SubscriptionInput, parse_create, parse_update
+from hookline.api.http import present
+from hookline.api.http.auth import tenant_of
+from hookline.api.http.body import json_body, path_id
+from hookline.api.http.context import Context, ctx
+from hookline.api.http.errors import Unprocessable
+from hookline.api.http.listing import parse_list_query, parse_response_fields
+from hookline.api.http.validation import SubscriptionInput, parse_create, parse_update
 from hookline.core.ssrf import is_public_address
 
 routes = web.RouteTableDef()

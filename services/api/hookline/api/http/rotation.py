@@ -13,11 +13,11 @@ import time
 
 from aiohttp import web
 
-from hookline.api.auth import tenant_of
-from hookline.api.body import path_id
-from hookline.api.context import Context, ctx
-from hookline.api.errors import Conflict
-from hookline.api.present import iso
+from hookline.api.http.auth import tenant_of
+from hookline.api.http.body import path_id
+from hookline.api.http.context import Context, ctx
+from hookline.api.http.errors import Conflict
+from hookline.api.http.present import iso
 from hookline.core.messages import SubscriptionRecord
 from hookline.core.signing import generate_secret
 

@@ -31,12 +31,12 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from hookline.api.auth import require_admin
-from hookline.api.body import int_param, json_body, path_id
-from hookline.api.context import CONTEXT, Context, ctx
-from hookline.api.errors import Conflict, NotFound, Unprocessable
-from hookline.api.present import iso
-from hookline.api.topic_projector import Record, TopicProjector
+from hookline.api.http.auth import require_admin
+from hookline.api.http.body import int_param, json_body, path_id
+from hookline.api.http.context import CONTEXT, Context, ctx
+from hookline.api.http.errors import Conflict, NotFound, Unprocessable
+from hookline.api.http.present import iso
+from hookline.api.projection.topic_projector import Record, TopicProjector
 from hookline.core import topics
 from hookline.core.messages import Quarantined
 from hookline.core.service import redact, redact_value

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from hookline.api import present
-from hookline.api.errors import Conflict, NotFound
+from hookline.api.http import present
+from hookline.api.http.errors import Conflict, NotFound
 from hookline.api.store import SubscriptionStore
 from hookline.core.messages import Attempt, Event, SubscriptionRecord
 from hookline.core.subscriptions import ACTIVE, DISABLED_GONE, DISABLED_TOO_MANY_ERRORS

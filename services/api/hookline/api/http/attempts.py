@@ -23,11 +23,11 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from hookline.api.autodisable import Disabler, track
-from hookline.api.errors import Unprocessable
-from hookline.api.paging import page_request, page_response
-from hookline.api.present import iso
-from hookline.api.topic_projector import Record
+from hookline.api.http.errors import Unprocessable
+from hookline.api.http.paging import page_request, page_response
+from hookline.api.http.present import iso
+from hookline.api.jobs.autodisable import Disabler, track
+from hookline.api.projection.topic_projector import Record
 from hookline.core.messages import Attempt
 from hookline.core.types import JSON
 

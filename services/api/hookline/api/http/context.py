@@ -9,9 +9,9 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
 from hookline.api.catalog import Catalog
+from hookline.api.http.validation import TargetPolicy
+from hookline.api.projection.topic_projector import TopicProjector
 from hookline.api.store import SubscriptionStore
-from hookline.api.topic_projector import TopicProjector
-from hookline.api.validation import TargetPolicy
 from hookline.core.config import Settings
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
-from hookline.api import present
-from hookline.api.auth import credential, require_admin, tenant_of
-from hookline.api.body import int_param, path_id
-from hookline.api.context import ctx
-from hookline.api.errors import NotFound, Unauthorized
+from hookline.api.http import present
+from hookline.api.http.auth import credential, require_admin, tenant_of
+from hookline.api.http.body import int_param, path_id
+from hookline.api.http.context import ctx
+from hookline.api.http.errors import NotFound, Unauthorized
 
 routes = web.RouteTableDef()
 STATIC = Path(__file__).with_name("static")

@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from hookline.api.auth import tenant_of
-from hookline.api.body import int_param, path_id
-from hookline.api.context import Context, ctx
+from hookline.api.http.auth import tenant_of
+from hookline.api.http.body import int_param, path_id
+from hookline.api.http.context import Context, ctx
 from hookline.core.types import JSON
 
 MAX_COUNT = 1000

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
-from hookline.api.errors import Unauthorized
+from hookline.api.http.errors import Unauthorized
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hookline.api.errors import ApiError, BadRequest, Unprocessable
+from hookline.api.http.errors import ApiError, BadRequest, Unprocessable
 from hookline.core.limits import find_problem
 
 

@@ -11,11 +11,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hookline.api.auth import tenant_of
-from hookline.api.body import json_body
 from hookline.api.catalog import catalog_entry_of
-from hookline.api.context import ctx
-from hookline.api.errors import NotFound, Unprocessable
+from hookline.api.http.auth import tenant_of
+from hookline.api.http.body import json_body
+from hookline.api.http.context import ctx
+from hookline.api.http.errors import NotFound, Unprocessable
 from hookline.core import metrics, topics
 from hookline.core.limits import find_problem
 from hookline.core.messages import Event

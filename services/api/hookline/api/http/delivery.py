@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from hookline.api import attempts, deadletters, rotation
-from hookline.api.autodisable import Disabler
-from hookline.api.context import CONTEXT, Context
-from hookline.api.topic_projector import TopicProjector
+from hookline.api.http import attempts, deadletters, rotation
+from hookline.api.http.context import CONTEXT, Context
+from hookline.api.jobs.autodisable import Disabler
+from hookline.api.projection.topic_projector import TopicProjector
 from hookline.core import topics
 
 routes = [*attempts.routes, *deadletters.routes, *rotation.routes]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hookline.api.context import Context, ctx
+from hookline.api.http.context import Context, ctx
 from hookline.core import service
 
 routes = web.RouteTableDef()

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hookline.api.errors import Unprocessable
-from hookline.api.present import MASKED_URL_SQL
+from hookline.api.http.errors import Unprocessable
+from hookline.api.http.present import MASKED_URL_SQL
 from hookline.core.fields import FieldSelection, FieldsSyntaxError, parse_fields
 
 DEFAULT_COUNT = 1000

@@ -24,12 +24,12 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from hookline.api.auth import tenant_of
-from hookline.api.body import json_body, path_id
-from hookline.api.context import CONTEXT, Context, ctx
-from hookline.api.errors import Conflict, NotFound, Unprocessable
-from hookline.api.present import iso
-from hookline.api.replay_job import RUNNING, STALE_AFTER_S, ReplayJob, offsets
+from hookline.api.http.auth import tenant_of
+from hookline.api.http.body import json_body, path_id
+from hookline.api.http.context import CONTEXT, Context, ctx
+from hookline.api.http.errors import Conflict, NotFound, Unprocessable
+from hookline.api.http.present import iso
+from hookline.api.jobs.replay_job import RUNNING, STALE_AFTER_S, ReplayJob, offsets
 from hookline.core.subscriptions import ACTIVE
 from hookline.core.types import JSON
 

@@ -6,24 +6,23 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from hookline.api import (
+from hookline.api import dialects, openapi
+from hookline.api.catalog import Catalog
+from hookline.api.http import (
     admin,
     dashboard,
     delivery,
-    dialects,
     events,
     health,
-    openapi,
     quarantine,
     replay,
     subscriptions,
 )
-from hookline.api.catalog import Catalog
-from hookline.api.context import CONTEXT, Context
-from hookline.api.errors import error_middleware
-from hookline.api.projector import projector as subscriptions_projector
+from hookline.api.http.context import CONTEXT, Context
+from hookline.api.http.errors import error_middleware
+from hookline.api.http.validation import TargetPolicy
+from hookline.api.projection.projector import projector as subscriptions_projector
 from hookline.api.store import SubscriptionStore
-from hookline.api.validation import TargetPolicy
 from hookline.core import db, kafka, metrics, topics
 from hookline.core.config import Settings
 

@@ -6,11 +6,11 @@ import re
 
 from aiohttp import web
 
-from hookline.api.auth import forget_keys, key_hash, new_key, require_admin
-from hookline.api.body import json_body, path_id
 from hookline.api.catalog import catalog_entry_of
-from hookline.api.context import Context, ctx
-from hookline.api.errors import NotFound, Unprocessable
+from hookline.api.http.auth import forget_keys, key_hash, new_key, require_admin
+from hookline.api.http.body import json_body, path_id
+from hookline.api.http.context import Context, ctx
+from hookline.api.http.errors import NotFound, Unprocessable
 from hookline.core.catalog import EVENT_NAME, EventType, plural_of
 
 routes = web.RouteTableDef()

@@ -14,8 +14,8 @@ import logging
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from hookline.api.projection.topic_projector import Record, TopicProjector
 from hookline.api.store import UPSERT, upsert_args
-from hookline.api.topic_projector import Record, TopicProjector
 from hookline.core import topics
 from hookline.core.config import Settings
 from hookline.core.kafka import assign_all, consumer, lagging

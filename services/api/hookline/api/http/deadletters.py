@@ -22,13 +22,13 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from hookline.api.auth import tenant_of
-from hookline.api.body import json_body, path_id
-from hookline.api.context import Context, ctx
-from hookline.api.errors import Conflict, NotFound, Unprocessable
-from hookline.api.paging import page_request, page_response
-from hookline.api.present import iso
-from hookline.api.topic_projector import Record
+from hookline.api.http.auth import tenant_of
+from hookline.api.http.body import json_body, path_id
+from hookline.api.http.context import Context, ctx
+from hookline.api.http.errors import Conflict, NotFound, Unprocessable
+from hookline.api.http.paging import page_request, page_response
+from hookline.api.http.present import iso
+from hookline.api.projection.topic_projector import Record
 from hookline.core import topics
 from hookline.core.messages import Delivery
 from hookline.core.subscriptions import ACTIVE

@@ -1,0 +1,1 @@
+"""Background work of the API: auto-disable and replay jobs."""

@@ -1,0 +1,1 @@
+"""Topics projected into PostgreSQL: the read models the API serves."""
