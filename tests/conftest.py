@@ -76,3 +76,21 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 def pytest_configure(config: pytest.Config) -> None:
     (Path(ROOT) / ".local").mkdir(exist_ok=True)
+
+
+# Fixtures that reach the real broker or database: a test that uses one (directly or
+# through another fixture) is end to end.
+REAL_FIXTURES = frozenset({"infra", "database_url", "stack"})
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by what they need, so ``make test-unit`` can leave out the slow ones:
+    ``chaos`` for tests/chaos, ``e2e`` for tests/e2e and for any test that uses the real
+    broker or database through a fixture (see ``REAL_FIXTURES``)."""
+    for item in items:
+        part = item.path.relative_to(TESTS).parts[0]
+        if part == "chaos":
+            item.add_marker(pytest.mark.chaos)
+        elif part == "e2e" or REAL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
