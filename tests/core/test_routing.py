@@ -1,4 +1,4 @@
-"""Tests for hookline.router.matching: which deliveries one event makes."""
+"""Tests for hookline.core.routing: which deliveries one event makes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from hookline.core.fields import parse_fields, project
 from hookline.core.messages import Delivery, Event, SubscriptionRecord
-from hookline.router.matching import delivery_id, plan_deliveries
+from hookline.core.routing import delivery_id, plan_deliveries
 
 FAST = settings(
     max_examples=100,

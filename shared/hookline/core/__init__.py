@@ -1,1 +1,4 @@
-"""Pure, dependency-free building blocks shared by all Hookline services."""
+"""What every Hookline service shares: the messages and their codecs, the decisions
+(matching, fields, retry delays, signing, envelopes) as pure functions, and the thin
+clients of Kafka and PostgreSQL with the settings, topics, failure policy and quarantine
+around them."""

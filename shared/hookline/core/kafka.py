@@ -255,10 +255,6 @@ async def _create(
         raise KafkaUnavailable(f"the broker refused to create topics: {failed}")
 
 
-async def wait_for_broker(settings: Settings, timeout_s: float) -> None:
-    await ensure_topics(settings, timeout_s)
-
-
 async def assign_all(client: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     """Assign every partition of ``topic`` to a consumer outside any group."""
     partitions: set[int] | None = None

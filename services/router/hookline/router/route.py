@@ -99,10 +99,6 @@ class EventRouter:
         self._tell = tell
         self._quarantine = quarantine
 
-    async def route(self, raw: bytes | None, tp: Hashable, offset: int) -> None:
-        """One event: a batch of one."""
-        await self.route_batch([(raw, tp, offset, None)])
-
     async def route_batch(self, batch: Sequence[Fetched]) -> None:
         """Events in the order fetched: all their deliveries are handed to the producer,
         then the acknowledgements are awaited once for the whole batch (one produce
