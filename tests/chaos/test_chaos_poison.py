@@ -20,6 +20,7 @@ from chaoskit import FaultyReceiver, Load, admin_of, chaos_stack, restart, routa
 from hookline.core import kafka, topics
 from hookline.core.config import Settings
 from hookline.core.messages import Event
+from support import factories
 from support.client import Api
 from support.receiver import Receiver
 
@@ -91,11 +92,9 @@ async def test_a_poison_event_survives_a_router_kill_and_is_redriven(
             await load.subscribe(other, 1)
             await routable(stack, http, 2)
 
-            poison = Event(
+            poison = factories.event(
                 event_id="poison-1",
                 tenant=poisoner_id,
-                event="product.create",
-                id=1,
                 occurred_at=time.time(),
                 value={"id": 1, "nested": _deep(251)},
             )

@@ -15,8 +15,9 @@ from hookline.core.batches import (
     plural,
     split_full,
 )
-from hookline.core.messages import Delivery, Event, SubscriptionRecord
+from hookline.core.messages import Delivery
 from hookline.core.routing import BATCH, plan_deliveries
+from support import factories
 
 NOW = 1_700_000_000.0
 
@@ -24,10 +25,9 @@ NOW = 1_700_000_000.0
 def item(sub: int, n: int, order: int | None = None, event: str = "customer.created") -> Delivery:
     """Object ``n``'s batch item for subscription ``sub``; ``order`` defaults to ``n``."""
     at = n if order is None else order
-    return Delivery(
+    return factories.delivery(
         delivery_id=f"msg_{sub}_{n}_{at}",
         subscription_id=sub,
-        tenant=1,
         event=event,
         event_id=f"evt-{n}-{at}",
         object_id=n,
@@ -85,20 +85,23 @@ def test_plurals_come_from_the_catalog_rule() -> None:
 
 
 def test_the_router_plans_a_batch_item_with_fields_and_deletes_as_ids() -> None:
-    sub = SubscriptionRecord(
+    sub = factories.subscription(
         id=3,
-        tenant=1,
         version=0,
         events=["customer.created", "customer.deleted"],
         target_url="https://example.com/",
-        status="ACTIVE",
-        secret="whsec_AAAA",
         created_at=0.0,
         updated_at=0.0,
         fields="id,name",
         format=BATCH,
     )
-    created = Event("e1", 1, "customer.created", 5, NOW, {"id": 5, "name": "A", "x": 1})
+    created = factories.event(
+        event_id="e1",
+        event="customer.created",
+        id=5,
+        occurred_at=NOW,
+        value={"id": 5, "name": "A", "x": 1},
+    )
     (one,) = plan_deliveries(created, [sub], NOW, order=40)
     assert (one.format, one.payload, one.ordering_key, one.order) == (
         BATCH,
@@ -106,7 +109,9 @@ def test_the_router_plans_a_batch_item_with_fields_and_deletes_as_ids() -> None:
         "customer:5",
         40,
     )
-    deleted = Event("e2", 1, "customer.deleted", 5, NOW, None)
+    deleted = factories.event(
+        event_id="e2", event="customer.deleted", id=5, occurred_at=NOW, value=None
+    )
     (gone,) = plan_deliveries(deleted, [sub], NOW, order=41)
     assert gone.payload == {"id": 5, "deleted": True}
 

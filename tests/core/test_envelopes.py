@@ -26,6 +26,7 @@ from hookline.core.dialects import (
 from hookline.core.messages import Delivery, SubscriptionRecord
 from hookline.core.signing import generate_secret, verify
 from hookline.deliverer.request import body_for, build
+from support import factories
 
 NOW = 1_700_000_000
 
@@ -34,10 +35,7 @@ def _sub(dialect: str, **overrides: Any) -> SubscriptionRecord:
     fields: dict[str, Any] = {
         "id": 12,
         "tenant": 3,
-        "version": 1,
         "events": ["customer.created"],
-        "target_url": "https://example.com/hook",
-        "status": "ACTIVE",
         "secret": generate_secret(),
         "created_at": 1_499_767_018.36,
         "updated_at": 1_499_767_018.36,
@@ -45,7 +43,7 @@ def _sub(dialect: str, **overrides: Any) -> SubscriptionRecord:
         "format": formats_of(dialect)[0],
     }
     fields.update(overrides)
-    return SubscriptionRecord(**fields)
+    return factories.subscription(**fields)
 
 
 def _delivery(**overrides: Any) -> Delivery:
@@ -54,13 +52,12 @@ def _delivery(**overrides: Any) -> Delivery:
         "subscription_id": 12,
         "tenant": 3,
         "event": "customer.created",
-        "event_id": "evt-1",
         "object_id": 77,
         "payload": {"id": 77, "company_name": "Blue Sky"},
         "created_at": 1_700_000_000.25,
     }
     fields.update(overrides)
-    return Delivery(**fields)
+    return factories.delivery(**fields)
 
 
 def _batch() -> Delivery:

@@ -15,6 +15,7 @@ from hookline.core.feed import SubscriptionFeed, TopicFeed
 from hookline.core.messages import Quarantined, SubscriptionRecord
 from hookline.core.quarantine import original
 from hookline.core.subscriptions import SubscriptionIndex
+from support import factories
 
 
 def _settings(infra: dict[str, str]) -> Settings:
@@ -23,13 +24,11 @@ def _settings(infra: dict[str, str]) -> Settings:
 
 
 def _record(sub_id: int, version: int, events: list[str]) -> SubscriptionRecord:
-    return SubscriptionRecord(
+    return factories.subscription(
         id=sub_id,
-        tenant=1,
         version=version,
         events=events,
         target_url="https://example.test/hook",
-        status="ACTIVE",
         secret="whsec_x",
         created_at=1.0,
         updated_at=1.0,

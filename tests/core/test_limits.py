@@ -13,6 +13,7 @@ from hookline.core.batches import batch_of
 from hookline.core.limits import MAX_DEPTH, MAX_KEY, find_problem
 from hookline.core.messages import Delivery, Event
 from hookline.core.routing import BATCH
+from support import factories
 
 # Strings that are sometimes hostile: a NUL, a long key, or ordinary text.
 texts = st.one_of(st.text(max_size=8), st.sampled_from(["a\x00b", "\x00", "k" * (MAX_KEY + 1)]))
@@ -71,9 +72,20 @@ def test_a_value_passes_exactly_when_it_keeps_every_limit(value: Any, max_depth:
 def test_whatever_passes_is_encoded_by_every_message_and_has_no_nul(value: Any) -> None:
     if find_problem(value, "value") is not None:
         return
-    event = Event("e1", 1, "product.update", 7, 0.0, {"v": value})
+    event = factories.event(
+        event_id="e1", event="product.update", id=7, occurred_at=0.0, value={"v": value}
+    )
     assert Event.decode(event.encode()) == event
-    item = Delivery("d", 3, 1, "product.update", "e1", 7, {"v": value}, 0.0, format=BATCH)
+    item = factories.delivery(
+        delivery_id="d",
+        subscription_id=3,
+        event="product.update",
+        event_id="e1",
+        object_id=7,
+        payload={"v": value},
+        created_at=0.0,
+        format=BATCH,
+    )
     batch = batch_of([item, item], 0.0)
     assert Delivery.decode(batch.encode()).payload == batch.payload
     assert b"\\u0000" not in event.encode()  # what PostgreSQL's text and jsonb refuse
@@ -82,7 +94,16 @@ def test_whatever_passes_is_encoded_by_every_message_and_has_no_nul(value: Any) 
 def test_the_deepest_accepted_value_goes_through_a_batch_and_one_deeper_is_refused() -> None:
     deepest = nested(MAX_DEPTH)
     assert find_problem(deepest, "value") is None
-    item = Delivery("d", 3, 1, "product.update", "e1", 7, deepest, 0.0, format=BATCH)
+    item = factories.delivery(
+        delivery_id="d",
+        subscription_id=3,
+        event="product.update",
+        event_id="e1",
+        object_id=7,
+        payload=deepest,
+        created_at=0.0,
+        format=BATCH,
+    )
     body = {"event": "product.update", "data": batch_of([item], 0.0).payload}  # what is sent
     assert orjson.loads(orjson.dumps(body)) == body
     found = find_problem(nested(MAX_DEPTH + 1), "value")

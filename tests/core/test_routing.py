@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hookline.core.fields import parse_fields, project
-from hookline.core.messages import Delivery, Event, SubscriptionRecord
+from hookline.core.messages import Event, SubscriptionRecord
 from hookline.core.routing import delivery_id, plan_deliveries
+from support import factories
 
 FAST = settings(
     max_examples=100,
@@ -31,47 +32,36 @@ VALUE: dict[str, Any] = {
 
 def _event(**overrides: Any) -> Event:
     fields: dict[str, Any] = {
-        "event_id": "evt-1",
-        "tenant": 1,
         "event": "order.create",
         "id": 5,
         "occurred_at": NOW - 1,
         "value": VALUE,
     }
     fields.update(overrides)
-    return Event(**fields)
+    return factories.event(**fields)
 
 
 def _sub(sub_id: int, **overrides: Any) -> SubscriptionRecord:
     fields: dict[str, Any] = {
         "id": sub_id,
-        "tenant": 1,
-        "version": 1,
         "events": ["order.create"],
         "target_url": f"https://example.com/{sub_id}",
-        "status": "ACTIVE",
-        "secret": "whsec_AAAA",
         "created_at": 0.0,
         "updated_at": 0.0,
     }
     fields.update(overrides)
-    return SubscriptionRecord(**fields)
+    return factories.subscription(**fields)
 
 
 def test_one_matching_subscription_gets_a_delivery() -> None:
     (delivery,) = plan_deliveries(_event(), [_sub(7)], NOW)
-    assert delivery == Delivery(
+    assert delivery == factories.delivery(
         delivery_id=delivery_id("evt-1", 7),
         subscription_id=7,
-        tenant=1,
         event="order.create",
-        event_id="evt-1",
         object_id=5,
         payload=VALUE,
         created_at=NOW,
-        attempt=0,
-        due_at=0.0,
-        last_error=None,
     )
 
 

@@ -20,6 +20,7 @@ from hookline.core.subscriptions import (
     SubscriptionTable,
     is_newer,
 )
+from support import factories
 
 FAST = settings(
     max_examples=100,
@@ -32,17 +33,15 @@ FAST = settings(
 def _rec(sub_id: int = 1, version: int = 0, **overrides: Any) -> SubscriptionRecord:
     fields: dict[str, Any] = {
         "id": sub_id,
-        "tenant": 1,
         "version": version,
         "events": ["order.create"],
         "target_url": f"https://example.com/{sub_id}/{version}",
         "status": ACTIVE,
-        "secret": "whsec_AAAA",
         "created_at": 0.0,
         "updated_at": float(version),
     }
     fields.update(overrides)
-    return SubscriptionRecord(**fields)
+    return factories.subscription(**fields)
 
 
 def _ids(records: list[SubscriptionRecord]) -> list[int]:

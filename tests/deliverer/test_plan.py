@@ -12,17 +12,15 @@ from hookline.core.retry import Classification, Outcome, parse_duration
 from hookline.deliverer.plan import after_attempt, deferral
 from hookline.deliverer.request import signing_secrets
 from hookline.deliverer.transport import printable
+from support import factories
 
 DELAYS = (5.0, 60.0, 300.0)
 NOW = 1_700_000_000.0
 
 
 def _delivery(attempt: int = 0) -> Delivery:
-    return Delivery(
-        delivery_id="msg_1",
+    return factories.delivery(
         subscription_id=3,
-        tenant=1,
-        event="product.create",
         event_id="e1",
         object_id=42,
         payload={"id": 42},
@@ -90,13 +88,8 @@ def test_a_deferral_keeps_the_attempt_and_waits_a_delay_of_the_schedule(
 
 
 def _sub(previous: str | None, expires: float | None) -> SubscriptionRecord:
-    return SubscriptionRecord(
-        id=1,
-        tenant=1,
-        version=1,
-        events=["product.create"],
+    return factories.subscription(
         target_url="https://example.com",
-        status="ACTIVE",
         secret="whsec_new",
         created_at=NOW,
         updated_at=NOW,

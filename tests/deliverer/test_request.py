@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hookline.core.messages import Delivery, SubscriptionRecord
 from hookline.core.signing import generate_secret, verify
 from hookline.deliverer.request import Request, body_of, build, split_credentials
+from support import factories
 
 FAST = settings(
     max_examples=100,
@@ -31,29 +32,25 @@ def _delivery(**overrides: Any) -> Delivery:
         "subscription_id": 12,
         "tenant": 3,
         "event": "order.create",
-        "event_id": "evt-1",
         "object_id": 77,
         "payload": {"id": 77, "number": "A-1", "lines": [{"id": 1}]},
         "created_at": 1.5,
     }
     fields.update(overrides)
-    return Delivery(**fields)
+    return factories.delivery(**fields)
 
 
 def _sub(**overrides: Any) -> SubscriptionRecord:
     fields: dict[str, Any] = {
         "id": 12,
         "tenant": 3,
-        "version": 1,
         "events": ["order.create"],
-        "target_url": "https://example.com/hook",
-        "status": "ACTIVE",
         "secret": generate_secret(),
         "created_at": 1.0,
         "updated_at": 1.0,
     }
     fields.update(overrides)
-    return SubscriptionRecord(**fields)
+    return factories.subscription(**fields)
 
 
 def _basic(user: str, password: str) -> str:

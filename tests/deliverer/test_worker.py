@@ -17,10 +17,11 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from hookline.core.config import Settings
-from hookline.core.messages import Delivery, Quarantined
+from hookline.core.messages import Quarantined
 from hookline.deliverer import worker
 from hookline.deliverer.ordering import GroupWriter, OrderStoreUnavailable
 from hookline.deliverer.worker import Deliverer
+from support import factories
 
 TP = TopicPartition("unit.deliveries", 0)
 SETTINGS = Settings.from_env({"HOOKLINE_TOPIC_PREFIX": "unit", "HOOKLINE_DELIVERY_TIMEOUT": "1"})
@@ -64,7 +65,15 @@ class FakeConsumer:
 
 
 def delivery(n: int) -> bytes:
-    return Delivery(f"msg_{n}", 1, 7, "product.update", f"e{n}", n, {"id": n}, 0.0).encode()
+    return factories.delivery(
+        delivery_id=f"msg_{n}",
+        tenant=7,
+        event="product.update",
+        event_id=f"e{n}",
+        object_id=n,
+        payload={"id": n},
+        created_at=0.0,
+    ).encode()
 
 
 def deliverer(attempt: Callable[[bytes | None], Any]) -> tuple[Deliverer, FakeProducer]:

@@ -13,7 +13,7 @@ import aiohttp
 
 from hookline.core import kafka
 from hookline.core.config import Settings
-from hookline.core.messages import SubscriptionRecord
+from support import factories
 from support.client import Api
 from support.stack import Stack
 
@@ -158,11 +158,10 @@ async def test_status_active_reenables(admin: Api, stack: Stack) -> None:
 
     # Hookline itself disables a failing subscription by writing to the log of record.
     status, secret = await tenant.call("GET", f"{path}/secret")
-    record = SubscriptionRecord(
+    record = factories.subscription(
         id=sub["id"],
         tenant=tenant_id,
         version=3,
-        events=["product.create"],
         target_url=GOOD["targetUrl"],
         status="DISABLED_TOO_MANY_ERRORS",
         secret=secret["value"]["secret"],

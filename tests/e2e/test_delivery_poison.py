@@ -22,7 +22,8 @@ from test_api_publish import new_tenant
 from hookline.core import kafka
 from hookline.core.config import Settings
 from hookline.core.kafka import assign_all, lagging
-from hookline.core.messages import Delivery, Event, Quarantined, SubscriptionRecord
+from hookline.core.messages import Delivery, Quarantined, SubscriptionRecord
+from support import factories
 from support.client import Api
 from support.receiver import Receiver
 from support.stack import Service, Stack
@@ -99,7 +100,13 @@ async def test_poison_is_quarantined_and_the_others_keep_arriving(
     await asyncio.sleep(1)  # the deliverer's feed applies it
 
     # Row 3: an object id with a NUL, as a producer writing to Kafka could send it.
-    nul = Event("nul-1", tenant_a, "product.update", "a\x00b", time.time(), {"id": 1})
+    nul = factories.event(
+        event_id="nul-1",
+        tenant=tenant_a,
+        event="product.update",
+        id="a\x00b",
+        occurred_at=time.time(),
+    )
     await write(stack, "events", nul.key(), nul.encode())
     # Row 6: the malformed secret raises InvalidSecret while the request is signed.
     await api_c.call("POST", "/v2/event/publish", {"event": "product.update", "id": 5})

@@ -15,7 +15,7 @@ from router_support import bodies, eventually
 
 from hookline.core import topics
 from hookline.core.config import Settings
-from hookline.core.messages import Delivery, Event, SubscriptionRecord
+from support import factories
 from support.client import Api
 from support.receiver import Receiver
 from support.stack import Stack
@@ -45,7 +45,7 @@ async def test_a_nul_in_an_event_id_keeps_no_other_attempt_out_of_the_log(
     other, _ = await new_tenant(admin)
     other_sub = await _subscribe(other, receiver, "/nul-id-other")
     settings = Settings.from_env(stack.env)
-    poison = Event(
+    poison = factories.event(
         event_id="bad\u0000id",
         tenant=tenant_id,
         event="product.update",
@@ -91,13 +91,11 @@ async def test_a_subscription_with_null_events_is_quarantined_and_every_feed_goe
     tenant, tenant_id = await new_tenant(admin)
     settings = Settings.from_env(stack.env)
     sub_id = random.randint(10**12, 2 * 10**12)  # apart from the ids the API gives
-    fixed = SubscriptionRecord(
+    fixed = factories.subscription(
         id=sub_id,
         tenant=tenant_id,
-        version=1,
         events=["product.update"],
         target_url=f"{receiver.url}/null-events",
-        status="ACTIVE",
         secret="whsec_bnVsbGV2ZW50c251bGxldmVudHM=",
         created_at=time.time(),
         updated_at=time.time(),
@@ -148,13 +146,12 @@ async def test_the_retry_scheduler_quarantines_what_it_cannot_read_and_goes_on(
     delay_topic = topics.retry_topics(settings)[0]
     junk = orjson.dumps({"v": 1, "tenant": tenant_id, "delivery_id": 5})
     await write(stack, delay_topic, junk, str(sub_id).encode())
-    due = Delivery(
+    due = factories.delivery(
         delivery_id="msg_retry_junk",
         subscription_id=sub_id,
         tenant=tenant_id,
         event="product.update",
         event_id="retry-junk",
-        object_id=1,
         payload={"id": 1, "after": "junk"},
         created_at=time.time(),
         attempt=1,

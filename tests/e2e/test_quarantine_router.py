@@ -11,13 +11,14 @@ from router_support import bodies, eventually
 from hookline.core import topics
 from hookline.core.config import Settings
 from hookline.core.messages import Event
+from support import factories
 from support.client import Api
 from support.receiver import Receiver
 from support.stack import Stack
 
 
 def _event(tenant: int, event_id: str, value: object, object_id: int = 1) -> Event:
-    return Event(
+    return factories.event(
         event_id=event_id,
         tenant=tenant,
         event="product.update",

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from hookline.core.messages import Delivery
 from hookline.retry_scheduler.scheduler import Split, split_due
+from support import factories
 
 FAST = settings(
     max_examples=100,
@@ -21,10 +22,9 @@ NOW = 1_700_000_000.0
 
 
 def _raw(due_at: float, n: int = 0) -> bytes:
-    return Delivery(
+    return factories.delivery(
         delivery_id=f"msg_{n}",
         subscription_id=n,
-        tenant=1,
         event="order.create",
         event_id=f"evt-{n}",
         object_id=n,

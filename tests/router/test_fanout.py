@@ -20,6 +20,7 @@ from hookline.router.fanout import BulkLane, FanOutRouter
 from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent
 from hookline.router.route import EventRouter
+from support import factories
 
 # --- FanoutBudget ----------------------------------------------------------------------
 
@@ -58,7 +59,7 @@ def test_the_main_lane_never_gets_more_than_burst_plus_rate_times_time(
 
 # --- FanOut ----------------------------------------------------------------------------
 
-EVENT = Event("evt-1", 7, "order.create", 42, 0.0, {"id": 42})
+EVENT = factories.event(tenant=7, event="order.create", id=42, occurred_at=0.0, value={"id": 42})
 
 
 def test_a_fan_out_round_trips_and_keeps_the_events_key() -> None:
@@ -97,14 +98,11 @@ def test_decoding_arbitrary_bytes_raises_only_fan_out_error(raw: bytes) -> None:
 
 
 def _sub(sub_id: int, tenant: int) -> SubscriptionRecord:
-    return SubscriptionRecord(
+    return factories.subscription(
         id=sub_id,
         tenant=tenant,
-        version=1,
         events=["order.create"],
         target_url=f"https://example.com/{sub_id}",
-        status="ACTIVE",
-        secret="whsec_AAAA",
         created_at=0.0,
         updated_at=0.0,
     )
@@ -153,7 +151,14 @@ def _router(index: SubscriptionIndex, burst: int) -> tuple[EventRouter, dict[str
 
 
 def _event(n: int, tenant: int) -> bytes:
-    return Event(f"evt-{tenant}-{n}", tenant, "order.create", n, 0.0, {"id": n}).encode()
+    return factories.event(
+        event_id=f"evt-{tenant}-{n}",
+        tenant=tenant,
+        event="order.create",
+        id=n,
+        occurred_at=0.0,
+        value={"id": n},
+    ).encode()
 
 
 async def test_a_fan_out_over_the_share_is_handed_off_and_the_other_tenant_is_not() -> None:
@@ -194,7 +199,7 @@ async def test_a_fan_out_over_the_share_is_handed_off_and_the_other_tenant_is_no
 
 def test_an_event_to_a_handful_of_subscriptions_always_takes_the_main_lane() -> None:
     lane = BulkLane(FanoutBudget(burst=5, rate=0.001), _Sent())
-    event = Event("evt-1", 1, "order.create", 1, 0.0, {})
+    event = factories.event(event="order.create", occurred_at=0.0, value={})
     assert lane.fits(event, 5)
     assert lane.fits(event, 10)  # the share is used up, but 10 is a handful
     assert not lane.fits(event, 11)

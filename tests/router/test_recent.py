@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from hookline.core.messages import Event, Routed
 from hookline.router.recent import Recent
+from support import factories
 
 DAY = 86400.0
 T0 = 1_800_000_000.0
 
 
 def event(event_id: str = "e1", n: int = 5, version: int | None = None, tenant: int = 1) -> Event:
-    return Event(event_id, tenant, "product.update", n, T0, {"id": n}, version=version)
+    return factories.event(
+        event_id=event_id,
+        tenant=tenant,
+        event="product.update",
+        id=n,
+        occurred_at=T0,
+        value={"id": n},
+        version=version,
+    )
 
 
 def test_an_event_is_seen_for_the_window_then_forgotten() -> None:

@@ -15,18 +15,17 @@ from hookline.core.subscriptions import SubscriptionIndex
 from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent
 from hookline.router.route import Batcher, EventRouter, Fetched
+from support import factories
 
 TP = ("hookline.events", 0)
 
 
 def _sub(sub_id: int, fmt: str = "default", tenant: int = 1) -> SubscriptionRecord:
-    return SubscriptionRecord(
+    return factories.subscription(
         id=sub_id,
         tenant=tenant,
-        version=1,
         events=["order.created"],
         target_url="https://example.test/hook",
-        status="ACTIVE",
         secret="whsec_x",
         created_at=1.0,
         updated_at=1.0,
@@ -35,7 +34,7 @@ def _sub(sub_id: int, fmt: str = "default", tenant: int = 1) -> SubscriptionReco
 
 
 def _event(n: int, value: Any = None, tenant: int = 1) -> bytes:
-    return Event(
+    return factories.event(
         event_id=f"e{n}",
         tenant=tenant,
         event="order.created",

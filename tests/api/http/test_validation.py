@@ -18,6 +18,7 @@ from hookline.api.http.validation import (
 )
 from hookline.core.catalog import default_catalog
 from hookline.core.messages import SubscriptionRecord
+from support import factories
 
 FAST = settings(
     max_examples=100,
@@ -402,11 +403,9 @@ def test_mask_url_never_shows_the_password(password: str) -> None:
 def _record(**overrides: Any) -> SubscriptionRecord:
     fields: dict[str, Any] = {
         "id": 42,
-        "tenant": 1,
         "version": 3,
         "events": ["order.create"],
         "target_url": "https://bob:hunter2@example.com/hook",
-        "status": "ACTIVE",
         "secret": "whsec_c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3OA==",
         "created_at": 0.0,
         "updated_at": 1_700_000_000.5,
@@ -415,7 +414,7 @@ def _record(**overrides: Any) -> SubscriptionRecord:
         "auth_header_value": "topsecret",
     }
     fields.update(overrides)
-    return SubscriptionRecord(**fields)
+    return factories.subscription(**fields)
 
 
 def test_subscription_masks_secrets() -> None:

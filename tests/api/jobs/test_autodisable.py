@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from hookline.api.jobs.autodisable import Candidate, Health, decide, failing_for, fold
 from hookline.core.messages import SubscriptionRecord
+from support import factories
 
 DAY = 86400.0
 
@@ -63,11 +64,9 @@ def test_order_of_arrival_never_makes_the_clock_older(
 
 
 def _sub(status: str = "ACTIVE", updated_at: float = 0.0) -> SubscriptionRecord:
-    return SubscriptionRecord(
+    return factories.subscription(
         id=5,
-        tenant=1,
         version=3,
-        events=["product.create"],
         target_url="https://example.com",
         status=status,
         secret="whsec_x",

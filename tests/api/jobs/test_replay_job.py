@@ -15,6 +15,7 @@ from hookline.api.jobs.replay_job import plan_chunk
 from hookline.core.batches import objects_of
 from hookline.core.messages import Event, SubscriptionRecord
 from hookline.core.routing import BATCH, delivery_id
+from support import factories
 
 NOW = 1_800_000_000.0
 
@@ -26,14 +27,12 @@ def sub(**overrides: Any) -> SubscriptionRecord:
         "version": 0,
         "events": ["product.update"],
         "target_url": "https://example.com/",
-        "status": "ACTIVE",
-        "secret": "whsec_AAAA",
         "created_at": 0.0,
         "updated_at": 0.0,
         "fields": "id",
     }
     fields.update(overrides)
-    return SubscriptionRecord(**fields)
+    return factories.subscription(**fields)
 
 
 def raw(n: int, *, tenant: int = 4, event: str = "product.update", **extra: Any) -> bytes:

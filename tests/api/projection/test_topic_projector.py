@@ -12,10 +12,11 @@ from hookline.core import db, kafka, topics
 from hookline.core.config import Settings
 from hookline.core.messages import Delivery, Quarantined
 from hookline.core.quarantine import original
+from support import factories
 
 
 def _dead(tenant: int, n: int, event_id: str) -> Delivery:
-    return Delivery(
+    return factories.delivery(
         delivery_id=f"msg_{tenant}_{n}",
         subscription_id=n,
         tenant=tenant,
