@@ -14,7 +14,9 @@ from aiokafka.structs import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hookline.api.http import attempts, deadletters, quarantine
+from hookline.api.http import quarantine
+from hookline.api.projection import attempts, deadletters
+from hookline.api.projection import quarantine as quarantine_projection
 from hookline.core import catalog
 from hookline.core.config import Settings
 from hookline.core.failure import is_poison
@@ -152,7 +154,7 @@ def test_the_api_projections_refuse_only_with_poison(value: bytes) -> None:
     steps = [
         lambda: attempts.row_of(Attempt.decode(value)),
         lambda: deadletters.row_of(Delivery.decode(value), value, 0),
-        lambda: quarantine.row_of(Quarantined.decode(value)),
+        lambda: quarantine_projection.row_of(Quarantined.decode(value)),
     ]
     for step in steps:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import secrets
 
-from hookline.api.http import deadletters
+from hookline.api.projection import deadletters
 from hookline.api.projection.topic_projector import TopicProjector
 from hookline.core import db, kafka, topics
 from hookline.core.config import Settings

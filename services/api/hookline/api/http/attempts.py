@@ -1,9 +1,4 @@
-"""The attempt log: ``hookline.attempts`` projected into PostgreSQL, and its query.
-
-Deliverers emit one ``Attempt`` per HTTP request; the API projects them in batches
-(``TopicProjector``, a ``COPY`` per batch, never a row per request on the hot
-path), folds them into each subscription's health for auto-disable, and deletes
-rows older than ``HOOKLINE_ATTEMPT_RETENTION``.
+"""The attempt log's query (its projection is ``hookline.api.projection.attempts``).
 
 ``GET /v2/event/subscription/{id}/attempts``: newest first, ``from``/``count``,
 filters ``status`` (``503`` or ``5xx``), ``outcome`` (SUCCESS, RETRY, GONE, REFUSED),
@@ -12,10 +7,7 @@ filters ``status`` (``503`` or ``5xx``), ``outcome`` (SUCCESS, RETRY, GONE, REFU
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,104 +18,10 @@ from aiohttp import web
 from hookline.api.http.errors import Unprocessable
 from hookline.api.http.paging import page_request, page_response
 from hookline.api.http.present import iso
-from hookline.api.jobs.autodisable import Disabler, track
-from hookline.api.projection.topic_projector import Record
-from hookline.core.messages import Attempt
 from hookline.core.types import JSON
-
-log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 OUTCOMES = ("SUCCESS", "RETRY", "GONE", "REFUSED")
-_COLUMNS = (
-    "subscription_id",
-    "tenant_id",
-    "delivery_id",
-    "event",
-    "event_id",
-    "attempt",
-    "at",
-    "outcome",
-    "reason",
-    "status",
-    "latency_ms",
-    "response_body",
-)
-
-
-def row_of(a: Attempt) -> tuple[Any, ...]:
-    body = None if a.response_body is None else a.response_body.replace("\x00", "\ufffd")
-    return (
-        a.subscription_id,
-        a.tenant,
-        a.delivery_id,
-        a.event,
-        a.event_id,
-        a.attempt,
-        datetime.fromtimestamp(a.at, UTC),
-        a.outcome,
-        a.reason.replace("\x00", "\ufffd"),
-        a.status,
-        a.latency_ms,
-        body,
-    )
-
-
-class AttemptsProjection:
-    """Applies one batch of ``hookline.attempts`` (a ``TopicProjector``'s ``apply``)."""
-
-    def __init__(self, disabler: Disabler, auto_disable_after_s: float) -> None:
-        self._disabler = disabler
-        self._after_s = auto_disable_after_s
-
-    async def apply(self, conn: asyncpg.Connection, records: list[Record]) -> None:
-        # A record that cannot be decoded or copied raises: the projector quarantines it
-        # and applies the others of the batch.
-        attempts = [Attempt.decode(rec.value) for rec in records]
-        await conn.copy_records_to_table(
-            "attempts", records=[row_of(a) for a in attempts], columns=_COLUMNS
-        )
-        # Disabling happens before the batch commits: a crash in between repeats the
-        # decision (a no-op once the subscription is disabled), it never loses it.
-        for candidate in await track(conn, attempts, self._after_s):
-            await self._disabler.consider(candidate)
-
-
-async def purge(pool: asyncpg.Pool, before: float, batch: int = 10_000) -> int:
-    """Delete the attempts made before ``before`` (epoch seconds), a batch at a time so
-    that no statement holds its locks for long; returns how many were deleted."""
-    cutoff = datetime.fromtimestamp(before, UTC)
-    deleted = 0
-    while True:
-        status = await pool.execute(
-            "DELETE FROM attempts WHERE id IN"
-            " (SELECT id FROM attempts WHERE at < $1 ORDER BY at LIMIT $2)",
-            cutoff,
-            batch,
-        )
-        n = int(status.split()[-1])
-        deleted += n
-        if n < batch:
-            return deleted
-
-
-def purge_interval(retention_s: float) -> float:
-    """How often to look for expired attempts: a tenth of the retention, 1 s to 1 h."""
-    return min(max(retention_s / 10, 1.0), 3600.0)
-
-
-async def purge_forever(pool: asyncpg.Pool, retention_s: float) -> None:
-    while True:
-        try:
-            deleted = await purge(pool, time.time() - retention_s)
-            if deleted:
-                log.info("deleted %d attempts older than the retention", deleted)
-        except (OSError, asyncpg.PostgresError):
-            log.exception("deleting old attempts failed; trying again later")
-        await asyncio.sleep(purge_interval(retention_s))
-
-
-# --- the query -------------------------------------------------------------------------
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Dead letters: ``hookline.dead-letters`` projected into PostgreSQL, listed, redelivered.
+"""Dead letters listed and redelivered (projected by ``hookline.api.projection.deadletters``).
 
 A delivery lands there after its last retry, or at once when the target answered
 410. The row keeps the delivery as it was on the topic, so a redelivery puts that
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -28,7 +27,6 @@ from hookline.api.http.context import Context, ctx
 from hookline.api.http.errors import Conflict, NotFound, Unprocessable
 from hookline.api.http.paging import page_request, page_response
 from hookline.api.http.present import iso
-from hookline.api.projection.topic_projector import Record
 from hookline.core import topics
 from hookline.core.messages import Delivery
 from hookline.core.subscriptions import ACTIVE
@@ -39,40 +37,6 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 BASE = "/v2/event/subscription/{id}/deadletters"
 MAX_REDELIVER = 10_000
-_COLUMNS = (
-    "subscription_id",
-    "tenant_id",
-    "delivery_id",
-    "event",
-    "event_id",
-    "attempts",
-    "last_error",
-    "dead_at",
-    "message",
-)
-
-
-def row_of(d: Delivery, raw: bytes, timestamp_ms: int) -> tuple[Any, ...]:
-    error = None if d.last_error is None else d.last_error.replace("\x00", "\ufffd")
-    dead_at = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-    return (
-        d.subscription_id,
-        d.tenant,
-        d.delivery_id,
-        d.event,
-        d.event_id,
-        d.attempt,
-        error,
-        dead_at,
-        raw,
-    )
-
-
-async def project(conn: asyncpg.Connection, records: list[Record]) -> None:
-    """Applies one batch of ``hookline.dead-letters`` (a ``TopicProjector``'s ``apply``)."""
-    # A record that cannot be decoded or copied raises: the projector quarantines it.
-    rows = [row_of(Delivery.decode(rec.value), rec.value, rec.timestamp_ms) for rec in records]
-    await conn.copy_records_to_table("dead_letters", records=rows, columns=_COLUMNS)
 
 
 def present_dead_letter(r: asyncpg.Record) -> dict[str, JSON]:

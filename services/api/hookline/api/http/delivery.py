@@ -16,6 +16,9 @@ from aiohttp import web
 from hookline.api.http import attempts, deadletters, rotation
 from hookline.api.http.context import CONTEXT, Context
 from hookline.api.jobs.autodisable import Disabler
+from hookline.api.jobs.purge import purge_forever
+from hookline.api.projection import deadletters as deadletters_projection
+from hookline.api.projection.attempts import AttemptsProjection
 from hookline.api.projection.topic_projector import TopicProjector
 from hookline.core import topics
 
@@ -32,7 +35,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     c = app[CONTEXT]
     s = c.settings
     disabler = Disabler(c.store, c.producer, topics.events(s), _base_url(c), s.auto_disable_after_s)
-    projection = attempts.AttemptsProjection(disabler, s.auto_disable_after_s)
+    projection = AttemptsProjection(disabler, s.auto_disable_after_s)
     projectors = [
         TopicProjector(
             s,
@@ -46,7 +49,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             s,
             c.pool,
             topics.dead_letters(s),
-            deadletters.project,
+            deadletters_projection.project,
             "dead-letters",
             quarantine=c.producer,
         ),
@@ -55,7 +58,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     for p in projectors:
         await p.start()
         p.run_in_background()
-    purger = asyncio.create_task(attempts.purge_forever(c.pool, s.attempt_retention_s))
+    purger = asyncio.create_task(purge_forever(c.pool, s.attempt_retention_s))
     yield
     purger.cancel()
     await asyncio.gather(purger, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""The quarantine, seen and re-driven: ``<prefix>.quarantine`` projected into PostgreSQL.
+"""The quarantine, seen and re-driven (projected by ``hookline.api.projection.quarantine``).
 
 Every consumer sends what it cannot process to the quarantine topic
 (``hookline.core.quarantine``); the API projects it into the ``quarantine`` table
@@ -24,7 +24,6 @@ import base64
 import binascii
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -36,9 +35,9 @@ from hookline.api.http.body import int_param, json_body, path_id
 from hookline.api.http.context import CONTEXT, Context, ctx
 from hookline.api.http.errors import Conflict, NotFound, Unprocessable
 from hookline.api.http.present import iso
-from hookline.api.projection.topic_projector import Record, TopicProjector
+from hookline.api.projection.quarantine import project
+from hookline.api.projection.topic_projector import TopicProjector
 from hookline.core import topics
-from hookline.core.messages import Quarantined
 from hookline.core.service import redact, redact_value
 from hookline.core.types import JSON
 
@@ -49,53 +48,6 @@ BASE = "/v2/admin/quarantine"
 MAX_COUNT = 1000
 MAX_SHOWN_TEXT = 4000  # characters of a value that is not JSON
 _FILTERS = {"tenant": "tenant", "service": "service", "topic": "topic"}
-
-_INSERT = """
-INSERT INTO quarantine (service, reason, topic, partition, "offset", tenant, quarantined_at,
-                        key, value, headers, truncated)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11)
-ON CONFLICT (service, topic, partition, "offset") DO NOTHING
-"""
-
-
-def _text(value: str) -> str:
-    return value.replace("\x00", "\ufffd")
-
-
-def row_of(q: Quarantined) -> tuple[Any, ...]:
-    """Pure: the table row of one quarantined record (raises ValueError on bad base64)."""
-    headers = [[_text(name), raw] for name, raw in q.headers]
-    for _, raw in headers:
-        base64.b64decode(raw, validate=True)
-    return (
-        _text(q.service),
-        _text(q.reason),
-        _text(q.topic),
-        q.partition,
-        q.offset,
-        None if q.tenant is None else _text(q.tenant),
-        datetime.fromtimestamp(q.at, UTC),
-        _unb64(q.key_b64),
-        _unb64(q.value_b64),
-        orjson.dumps(headers).decode(),
-        q.truncated,
-    )
-
-
-def _unb64(text: str | None) -> bytes | None:
-    return None if text is None else base64.b64decode(text, validate=True)
-
-
-async def project(conn: asyncpg.Connection, records: list[Record]) -> None:
-    """Applies one batch of the quarantine topic (a ``TopicProjector``'s ``apply``)."""
-    rows = []
-    for rec in records:
-        try:
-            rows.append(row_of(Quarantined.decode(rec.value)))
-        except (ValueError, OverflowError, OSError) as exc:  # a bad time is OverflowError
-            log.error("skipping an unreadable quarantine record at offset %s: %s", rec.offset, exc)
-    if rows:
-        await conn.executemany(_INSERT, rows)
 
 
 def shown(value: bytes | None) -> dict[str, JSON]:
