@@ -1,6 +1,8 @@
 """The deliverer's loop with fakes for Kafka and the delivery itself: every message
-ends done, handed on or quarantined before its offset is finished, and nothing is
-committed past one that is still failing (hookline.deliverer.worker)."""
+ends done, handed on or quarantined before its offset is finished, nothing is
+committed past one that is still failing, a revocation with a delivery stuck is
+bounded, and a deferral puts a delivery off without using a retry
+(hookline.deliverer.worker)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,12 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
+from hookline.core import topics
 from hookline.core.config import Settings
-from hookline.core.messages import Quarantined
+from hookline.core.messages import Delivery, Quarantined
 from hookline.deliverer import worker
+from hookline.deliverer.breaker import Admission
+from hookline.deliverer.endpoints import Ticket
 from hookline.deliverer.ordering import GroupWriter, OrderStoreUnavailable
 from hookline.deliverer.worker import Deliverer
 from support import factories
@@ -43,6 +48,10 @@ class Record:
 class FakeProducer:
     sent: list[tuple[str, bytes | None]] = field(default_factory=list)
     down: bool = False
+
+    async def send(self, topic: str, value: bytes | None = None, key: Any = None) -> Any:
+        await self.send_and_wait(topic, value, key)
+        return asyncio.sleep(0)  # the acknowledgement, at once
 
     async def send_and_wait(self, topic: str, value: bytes | None = None, key: Any = None) -> None:
         if self.down:
@@ -215,3 +224,25 @@ async def test_a_position_postgresql_refuses_fails_only_its_own_delivery() -> No
     with pytest.raises(asyncpg.UntranslatableCharacterError):
         await bad
     assert calls[0] == ["product:1", "product:a\x00b"] and len(calls) == 3
+
+
+async def test_a_deferred_delivery_goes_to_a_delay_topic_without_a_request_or_a_retry_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    d, producer = deliverer(Deliverer(SETTINGS).attempt)
+    d.http = object()  # type: ignore[assignment]  # never used: no request is made
+
+    async def circuit_open(endpoint: str) -> Ticket:
+        return Ticket(Admission.DEFER, 60.0, "circuit open")
+
+    monkeypatch.setattr(d.gate, "admit", circuit_open)
+    tried = factories.delivery(attempt=2, last_error="HTTP 503")
+    before = time.time()
+    await d._deliver(factories.subscription(), tried)
+    [(topic, raw)] = producer.sent  # no attempt recorded: nothing was tried
+    put_off = Delivery.decode(raw or b"")
+    delays = SETTINGS.retry_delays
+    index = max(i for i, delay in enumerate(delays) if delay <= 60.0)
+    assert topic == topics.retry(SETTINGS, delays[index])
+    assert (put_off.attempt, put_off.last_error) == (2, "HTTP 503")  # no retry used up
+    assert before + delays[index] <= put_off.due_at <= time.time() + delays[index]

@@ -1,12 +1,17 @@
-"""The router quarantines what it cannot route and goes on with the rest (in memory)."""
+"""hookline.router.route with fake senders: a batch's deliveries go out in fetch order and
+are remembered only once acknowledged; what cannot be routed is quarantined and the rest
+goes on."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Hashable, Mapping
 from typing import Any
 
 import orjson
+import pytest
+from aiokafka.errors import KafkaConnectionError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -200,3 +205,88 @@ def test_whatever_arrives_every_record_is_routed_or_quarantined(records: list[by
                 assert offset in quarantined
 
     asyncio.run(run())
+
+
+# Batch routing with fake senders whose acknowledgements the test controls: what goes
+# out for a batch, in what order, and that nothing is remembered before it is acked.
+
+
+class Acked(Harness):
+    """A harness whose sends stay unacknowledged until ``ack()`` (or ``fail()``)."""
+
+    def __init__(self, *subs: SubscriptionRecord) -> None:
+        super().__init__(*subs)
+        self.pending: list[asyncio.Future[None]] = []
+        self.told: list[RoutedBatch] = []
+
+    async def _send(self, message: Delivery) -> Any:
+        self.sent.append(Delivery.decode(message.encode()))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append(future)
+        return future
+
+    async def _tell(self, message: RoutedBatch) -> Any:
+        self.told.append(message)
+        return _done()
+
+    def ack(self) -> None:
+        for future in self.pending:
+            if not future.done():
+                future.set_result(None)
+
+    def fail(self) -> None:
+        self.pending[0].set_exception(KafkaConnectionError("the broker went away"))
+        self.ack()
+
+    def remembered(self, n: int) -> bool:
+        return self.router.recent.seen(Event.decode(_event(n)), time.time())
+
+
+async def _settle(task: asyncio.Task[None]) -> None:
+    for _ in range(20):  # let the task run up to its first unacknowledged wait
+        await asyncio.sleep(0)
+    assert not task.done()
+
+
+async def test_a_batch_goes_out_in_fetch_order_and_is_remembered_only_once_acked() -> None:
+    h = Acked(_sub(1), _sub(2), _sub(3, tenant=2))
+    task = asyncio.create_task(h.route(_event(1), _event(2), _event(3, tenant=2)))
+    await _settle(task)
+    assert [(d.event_id, d.subscription_id) for d in h.sent] == [
+        ("e1", 1),
+        ("e1", 2),
+        ("e2", 1),
+        ("e2", 2),
+        ("e3", 3),
+    ]
+    assert not h.remembered(1) and h.told == []  # handed to the producer, not yet acked
+    h.ack()
+    await task
+    assert h.remembered(1) and h.remembered(2)
+    (told,) = h.told
+    assert [r.event_id for r in told.routed] == ["e1", "e2", "e3"]
+
+
+async def test_a_copy_in_the_same_batch_or_a_later_one_is_dropped_and_counted() -> None:
+    h = Acked(_sub(1))
+    task = asyncio.create_task(h.route(_event(1), _event(1)))
+    await _settle(task)
+    h.ack()
+    await task
+    task = asyncio.create_task(h.route(_event(1), _event(2)))
+    await _settle(task)
+    h.ack()
+    await task
+    assert [d.event_id for d in h.sent] == ["e1", "e2"]
+    assert h.router.counts.duplicates == 2
+
+
+async def test_a_failed_acknowledgement_raises_and_nothing_of_the_batch_is_remembered() -> None:
+    h = Acked(_sub(1))
+    task = asyncio.create_task(h.route(_event(1), _event(2)))
+    await _settle(task)
+    h.fail()
+    with pytest.raises(KafkaConnectionError):
+        await task
+    assert not h.remembered(1) and not h.remembered(2) and h.told == []
+    assert h.quarantined == []  # a broker failure is not the events' fault: read again

@@ -1,18 +1,28 @@
-"""A projector on the real broker and database: a record PostgreSQL refuses is
-quarantined, the other records of its batch reach their table."""
+"""hookline.api.projection.topic_projector on the real database: a record PostgreSQL
+refuses is quarantined and the other records of its batch reach their table (on the
+real broker too); a step keeps its offsets with its rows and applies nothing twice."""
 
 from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiokafka import TopicPartition
 
 from hookline.api.projection import deadletters
-from hookline.api.projection.topic_projector import TopicProjector
+from hookline.api.projection.topic_projector import Record, TopicProjector
 from hookline.core import db, kafka, topics
 from hookline.core.config import Settings
 from hookline.core.messages import Delivery, Quarantined
 from hookline.core.quarantine import original
 from support import factories
+from support.database import own_database
 
 
 def _dead(tenant: int, n: int, event_id: str) -> Delivery:
@@ -88,3 +98,120 @@ async def test_a_nul_in_one_record_does_not_keep_the_others_out(
     )
     assert message.tenant == str(tenant) and "0x00" in message.reason
     assert original(message)[:2] == (b"k2", _dead(tenant, 2, ids[2]).encode())
+
+
+# ``TopicProjector.step`` against the real database, its consumer a fake that hands out
+# the batches a test gives it: rows and offsets in one transaction, nothing applied twice.
+
+TOPIC = "unit.things"
+
+
+@dataclass
+class Fetched:
+    offset: int
+    value: bytes | None
+    timestamp: int = 0
+    key: bytes | None = b"k"
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass
+class FakeConsumer:
+    batches: list[dict[TopicPartition, list[Fetched]]] = field(default_factory=list)
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int = 0) -> Any:
+        return self.batches.pop(0) if self.batches else {}
+
+
+@dataclass
+class FakeQuarantine:
+    sent: list[Quarantined] = field(default_factory=list)
+
+    async def send_and_wait(self, topic: str, value: bytes | None = None, key: Any = None) -> None:
+        assert value is not None
+        self.sent.append(Quarantined.decode(value))
+
+
+class DatabaseDown(ConnectionResetError):
+    """What an apply meets when PostgreSQL goes away in the middle of a batch."""
+
+
+async def _things(conn: asyncpg.Connection, records: list[Record]) -> None:
+    for r in records:
+        if r.value == b"down":
+            raise DatabaseDown("connection reset")
+        Delivery.decode(r.value)  # a MessageError for one that is not a delivery
+    rows = [(r.partition, r.offset, r.value) for r in records]
+    await conn.copy_records_to_table("unit_things", records=rows, columns=("p", "o", "v"))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    async with own_database(database_url, "hookline_unit") as url:
+        pool = await db.connect(url)
+        await db.migrate(pool)
+        await pool.execute("CREATE TABLE unit_things (p integer, o bigint, v bytea)")
+        try:
+            yield pool
+        finally:
+            await pool.close()
+
+
+def _projector(
+    pool: asyncpg.Pool, *batches: list[Fetched]
+) -> tuple[TopicProjector, FakeQuarantine]:
+    quarantine = FakeQuarantine()
+    projector = TopicProjector(
+        Settings.from_env({"HOOKLINE_TOPIC_PREFIX": "unit"}),
+        pool,
+        TOPIC,
+        _things,
+        "things",
+        quarantine=quarantine,
+    )
+    projector._consumer = FakeConsumer([{TopicPartition(TOPIC, 0): list(b)} for b in batches])  # type: ignore[assignment]
+    return projector, quarantine
+
+
+async def _state(pool: asyncpg.Pool) -> tuple[list[int], int | None]:
+    rows = await pool.fetch("SELECT o FROM unit_things ORDER BY o")
+    stored = await pool.fetchval(
+        "SELECT next_offset FROM projector_offsets WHERE topic = $1", TOPIC
+    )
+    return [r["o"] for r in rows], stored
+
+
+def _good(n: int) -> Fetched:
+    return Fetched(n, factories.delivery(delivery_id=f"msg_{n}").encode())
+
+
+async def test_a_step_applies_its_batch_and_keeps_the_offset_with_the_rows(
+    pool: asyncpg.Pool,
+) -> None:
+    first, _ = _projector(pool, [_good(0), _good(1), _good(2)])
+    assert await first.step() == 3
+    assert await _state(pool) == ([0, 1, 2], 3)
+    # A second projector that is behind reads the same records: it applies none again,
+    # and the one record past them.
+    behind, _ = _projector(pool, [_good(1), _good(2), _good(3)])
+    assert await behind.step() == 1
+    assert await _state(pool) == ([0, 1, 2, 3], 4)
+
+
+async def test_a_step_the_database_fails_leaves_neither_rows_nor_offset(pool: asyncpg.Pool) -> None:
+    projector, quarantine = _projector(pool, [_good(0), Fetched(1, b"down"), _good(2)])
+    with pytest.raises(DatabaseDown):
+        await projector.step()
+    assert await _state(pool) == ([], None)
+    assert quarantine.sent == []  # the infrastructure's fault: read again, not quarantined
+
+
+async def test_a_record_that_fails_alone_is_quarantined_and_the_rest_applied(
+    pool: asyncpg.Pool,
+) -> None:
+    batch = [_good(0), _good(1), Fetched(2, b"not a delivery"), _good(3), _good(4)]
+    projector, quarantine = _projector(pool, batch)
+    assert await projector.step() == 4
+    assert await _state(pool) == ([0, 1, 3, 4], 5)
+    [q] = quarantine.sent
+    assert (q.topic, q.offset, q.service) == (TOPIC, 2, "api")
