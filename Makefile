@@ -1,27 +1,35 @@
 # Hookline's commands. Every target works on a new machine: `make venv` installs the
-# Python side, deploy/local/stack.py installs and starts Kafka and PostgreSQL.
+# Python side (uv.lock, through uv), deploy/local/stack.py installs and starts Kafka and
+# PostgreSQL.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PKG_DIRS := shared services/api services/router services/deliverer services/retry-scheduler
+# The import packages that mypy checks (each is one distribution's part of hookline.*).
+PACKAGES := hookline.core hookline.cli hookline.api hookline.router hookline.deliverer hookline.retry_scheduler
+# uv, pinned, in a virtualenv of its own (.uv/): it installs the workspace from uv.lock.
+UV_VERSION := 0.13.8
+UV := .uv/bin/uv
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: venv up down test lint bench chaos rebuild-read-model clean
+.PHONY: venv lock up down test test-unit lint bench chaos rebuild-read-model clean
 
-venv: $(VENV)/.installed $(VENV)/bin/hookline
+# The five distributions (editable, with their commands: hookline, hookline-api, …) and
+# the dev tools, exactly as uv.lock pins them; a venv made before uv is made anew.
+venv: $(UV)
+	@if [ -f $(VENV)/pyvenv.cfg ] && ! grep -q '^uv = ' $(VENV)/pyvenv.cfg; then \
+		echo "make: $(VENV) was not made by uv; making it anew"; rm -rf $(VENV); fi
+	$(UV) sync --locked --python $(PYTHON) --quiet
 
-# The `hookline` command: a launcher for hookline.cli in the venv (no build step needed).
-$(VENV)/bin/hookline: $(VENV)/.installed
-	printf '#!%s\nfrom hookline.cli import main\nmain()\n' "$(CURDIR)/$(PY)" > $@
-	chmod +x $@
-
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(UV):
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) is needed"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
-	for d in $(PKG_DIRS); do echo "$(CURDIR)/$$d"; done > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hookline.pth
-	touch $@
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install -q uv==$(UV_VERSION)
+
+# After a change to a pyproject.toml's dependencies: resolve again and write uv.lock.
+lock: $(UV)
+	$(UV) lock --python $(PYTHON)
 
 up: venv
 	$(PY) deploy/local/stack.py up
@@ -32,10 +40,15 @@ down:
 test: venv
 	$(PY) -m pytest -q
 
+# The tests that need no broker, database or services: well under a minute.
+test-unit: venv
+	$(PY) -m pytest -q -m "not e2e and not chaos"
+
 lint: venv
 	$(PY) -m ruff check $(PKG_DIRS) tests deploy/local bench
 	$(PY) -m ruff format --check $(PKG_DIRS) tests deploy/local bench
-	$(PY) -m mypy $(foreach d,$(PKG_DIRS),$(d)/hookline) bench
+	$(PY) -m mypy $(foreach p,$(PACKAGES) bench,-p $(p))
+	$(VENV)/bin/lint-imports
 
 # The end-to-end benchmark on its own services, topic prefix and database (Kafka and
 # PostgreSQL are reused or started); its last line is one JSON object. docs/benchmark.md.

@@ -24,7 +24,7 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 def py_spy() -> str:
     found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(found).exists():
-        raise RuntimeError("py-spy is not installed: make venv (it is in requirements-dev.txt)")
+        raise RuntimeError("py-spy is not installed: make venv (it is in the dev dependency group)")
     return found
 
 

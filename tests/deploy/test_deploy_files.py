@@ -1,8 +1,10 @@
-"""The files users run without us: the README's settings table, docker-compose.yml."""
+"""The files users run without us: the README's settings table, docker-compose.yml and
+the Dockerfile's image per service."""
 
 from __future__ import annotations
 
 import re
+import tomllib
 
 import yaml
 
@@ -18,19 +20,46 @@ def test_readme_settings_table_is_the_generated_one() -> None:
     assert found.group(1) == settings_table()
 
 
+# Each service: its Dockerfile target (the image), its distribution, its console script.
+SERVICES = {
+    "api": "hookline-api",
+    "router": "hookline-router",
+    "deliverer": "hookline-deliverer",
+    "retry-scheduler": "hookline-retry-scheduler",
+}
+
+
+def dockerfile_stages() -> dict[str, list[str]]:
+    """The Dockerfile's stages by name, each with its instruction lines."""
+    stages: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        found = re.fullmatch(r"FROM \S+ AS (\S+)", line)
+        if found:
+            lines = stages.setdefault(found.group(1), [])
+        elif line and not line.startswith("#"):
+            lines.append(line)
+    return stages
+
+
+def scripts_of(folder: str) -> dict[str, str]:
+    project = tomllib.loads((ROOT / "services" / folder / "pyproject.toml").read_text())
+    scripts: dict[str, str] = project["project"]["scripts"]
+    return scripts
+
+
 def test_compose_runs_the_four_services_against_kafka_and_postgres() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"kafka", "postgres", "api", "router", "deliverer", "retry-scheduler"} <= set(services)
-    modules = {
-        "api": "hookline.api",
-        "router": "hookline.router",
-        "deliverer": "hookline.deliverer",
-        "retry-scheduler": "hookline.retry_scheduler",
-    }
-    for name, module in modules.items():
+    assert {"kafka", "postgres", *SERVICES} <= set(services)
+    stages = dockerfile_stages()
+    for name, script in SERVICES.items():
         svc = services[name]
-        assert svc["command"] == ["python", "-m", module]
+        # Its own image, from its own target of the Dockerfile, running its own command.
+        assert svc["build"] == {"context": ".", "target": name}, name
+        assert name in stages, f"the Dockerfile has no target {name}"
+        assert svc["image"].split(":")[0] == script
+        assert svc["command"] == [script]
         env = svc["environment"]
         assert env["HOOKLINE_KAFKA_BOOTSTRAP"] == "kafka:9092"
         assert env["HOOKLINE_DATABASE_URL"].startswith("postgresql://")
@@ -42,11 +71,20 @@ def test_compose_runs_the_four_services_against_kafka_and_postgres() -> None:
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
 
 
-def test_dockerfile_puts_every_package_directory_on_the_path() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    parts = ("shared", "services/api", "services/router", "services/deliverer")
-    for part in (*parts, "services/retry-scheduler"):
-        assert f"/app/{part}" in dockerfile
+def test_each_image_holds_its_own_service_from_the_lock_and_runs_its_script() -> None:
+    stages = dockerfile_stages()
+    for name, dist in SERVICES.items():
+        assert scripts_of(name).get(dist), f"services/{name} declares no {dist} command"
+        (copy,) = [ln for ln in stages[name] if ln.startswith("COPY")]
+        assert copy == f"COPY --from=build-{name} /venv /venv", name
+        assert stages[name][-1] == f'CMD ["{dist}"]', name
+        # Only this service's distribution (and hookline-core), exactly as uv.lock pins it.
+        (sync,) = [ln for ln in stages[f"build-{name}"] if ln.startswith("RUN")]
+        assert "uv sync --frozen --no-dev --no-editable" in sync
+        assert sync.endswith(f"--package {dist}"), sync
+    assert "COPY pyproject.toml uv.lock ./" in stages["build"]
+    every_line = [ln for lines in stages.values() for ln in lines]
+    assert not any("requirements" in ln or "PYTHONPATH" in ln for ln in every_line)
 
 
 def test_the_retry_schedulers_promise_is_the_one_its_deployment_keeps() -> None:

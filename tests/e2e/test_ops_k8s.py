@@ -15,12 +15,8 @@ from hookline.core.config import SETTINGS, Settings
 from support.stack import ROOT
 
 K8S = ROOT / "deploy" / "k8s"
-MODULES = {
-    "api": "hookline.api",
-    "router": "hookline.router",
-    "deliverer": "hookline.deliverer",
-    "retry-scheduler": "hookline.retry_scheduler",
-}
+# Each service runs its own image (a target of the Dockerfile) and console script.
+SERVICES = ("api", "router", "deliverer", "retry-scheduler")
 KNOWN = {s.name for s in SETTINGS}
 
 
@@ -71,13 +67,14 @@ def test_settings_are_ones_the_code_reads_and_secrets_stay_in_the_secret() -> No
     assert settings.http_host == "0.0.0.0" and settings.replication_factor >= 3
 
 
-def test_four_services_with_one_image_their_command_and_probes() -> None:
+def test_four_services_with_their_image_command_and_probes() -> None:
     deployments = of_kind("Deployment")
-    assert set(deployments) == {f"hookline-{name}" for name in MODULES}
+    assert set(deployments) == {f"hookline-{name}" for name in SERVICES}
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert kustomization()["images"] == [{"name": "hookline", "newTag": version}]
+    images = [{"name": f"hookline-{name}", "newTag": version} for name in SERVICES]
+    assert kustomization()["images"] == images
     port = int(config()["HOOKLINE_HTTP_PORT"])
-    for name, module in MODULES.items():
+    for name in SERVICES:
         spec = deployments[f"hookline-{name}"]["spec"]
         pod = spec["template"]["spec"]
         assert (
@@ -85,8 +82,8 @@ def test_four_services_with_one_image_their_command_and_probes() -> None:
             <= spec["template"]["metadata"]["labels"].items()
         )
         (container,) = pod["containers"]
-        assert container["image"] == "hookline", name
-        assert container["command"] == ["python", "-m", module]
+        assert container["image"] == f"hookline-{name}", name
+        assert container["command"] == [f"hookline-{name}"]
         assert [p["containerPort"] for p in container["ports"]] == [port]
         sources = {
             ref.get("configMapRef", ref.get("secretRef", {})).get("name")

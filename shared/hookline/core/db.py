@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
+from typing import TypeAlias
 
 import asyncpg
+import asyncpg.pool
 
 log = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 0x486F6F6B  # "Hook"
+
+# What queries run on: a connection of its own or one lent by the pool (``pool.acquire()``).
+Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 class DatabaseUnavailable(RuntimeError):

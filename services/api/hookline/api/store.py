@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from hookline.api.http.errors import Conflict, NotFound, Unprocessable
 from hookline.api.http.listing import PARAM, ListQuery
 from hookline.api.http.validation import SubscriptionInput, format_problem
+from hookline.core import db
 from hookline.core.dialects import TRIPLETEX, formats_of, settle_format
 from hookline.core.messages import SubscriptionRecord
 from hookline.core.signing import generate_secret
@@ -181,7 +182,7 @@ class SubscriptionStore:
         await self.change(tenant, subscription_id, deleted=True)
 
     async def _locked(
-        self, conn: asyncpg.Connection, tenant: int, subscription_id: int
+        self, conn: db.Connection, tenant: int, subscription_id: int
     ) -> SubscriptionRecord:
         row = await conn.fetchrow(
             f"SELECT {_COLUMNS} FROM subscriptions"
@@ -193,7 +194,7 @@ class SubscriptionStore:
             raise NotFound(f"subscription {subscription_id} does not exist")
         return from_row(row)
 
-    async def _write(self, conn: asyncpg.Connection, record: SubscriptionRecord) -> None:
+    async def _write(self, conn: db.Connection, record: SubscriptionRecord) -> None:
         await self._producer.send_and_wait(self._topic, record.encode(), key=record.key())
         await conn.execute(UPSERT, *upsert_args(record))
 

@@ -9,7 +9,7 @@ from hookline.core.config import Settings
 from hookline.deliverer.worker import GROUP, Deliverer
 
 
-async def main(settings: Settings, stopping: asyncio.Event) -> None:
+async def serve(settings: Settings, stopping: asyncio.Event) -> None:
     deliverer = Deliverer(settings)
     try:
         await deliverer.start()
@@ -31,5 +31,9 @@ async def main(settings: Settings, stopping: asyncio.Event) -> None:
         await runner.cleanup()
 
 
+def main() -> None:
+    service.run(serve)
+
+
 if __name__ == "__main__":
-    service.run(main)
+    main()

@@ -9,7 +9,7 @@ from hookline.core.config import Settings
 from hookline.retry_scheduler.scheduler import GROUP, RetryScheduler
 
 
-async def main(settings: Settings, stopping: asyncio.Event) -> None:
+async def serve(settings: Settings, stopping: asyncio.Event) -> None:
     scheduler = RetryScheduler(settings)
     await scheduler.start()
     assert scheduler.consumer is not None
@@ -25,5 +25,9 @@ async def main(settings: Settings, stopping: asyncio.Event) -> None:
         await runner.cleanup()
 
 
+def main() -> None:
+    service.run(serve)
+
+
 if __name__ == "__main__":
-    service.run(main)
+    main()

@@ -167,6 +167,7 @@ async def redrive(request: web.Request) -> web.Response:
         done = await conn.fetchrow(
             "UPDATE quarantine SET redriven_at = now() WHERE id = $1 RETURNING *", quarantine_id
         )
+        assert done is not None  # the row is locked FOR UPDATE above
     log.info(
         "re-drove a quarantined record",
         extra={"ctx": {"quarantine_id": quarantine_id, "topic": row["topic"]}},

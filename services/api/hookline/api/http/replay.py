@@ -144,7 +144,7 @@ async def _insert(pool: asyncpg.Pool, sub_id: int, tenant: int, since: datetime)
                 f"replay {running} of subscription {sub_id} is still running:"
                 f" follow it at {BASE.replace('{id}', str(sub_id))}/{running}"
             )
-        return await conn.fetchrow(
+        row = await conn.fetchrow(
             "INSERT INTO replays (id, subscription_id, tenant_id, since, status)"
             f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
             "rpl_" + secrets.token_hex(8),
@@ -153,6 +153,8 @@ async def _insert(pool: asyncpg.Pool, sub_id: int, tenant: int, since: datetime)
             since,
             RUNNING,
         )
+        assert row is not None  # INSERT … RETURNING answers the row it wrote
+        return row
 
 
 class Jobs:

@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from hookline.api.http import present
 from hookline.api.http.errors import Conflict, NotFound
 from hookline.api.store import SubscriptionStore
+from hookline.core import db
 from hookline.core.messages import Attempt, Event, SubscriptionRecord
 from hookline.core.subscriptions import ACTIVE, DISABLED_GONE, DISABLED_TOO_MANY_ERRORS
 
@@ -108,7 +108,7 @@ ON CONFLICT (subscription_id) DO UPDATE SET failing_since = EXCLUDED.failing_sin
 
 
 async def track(
-    conn: asyncpg.Connection, attempts: Sequence[Attempt], after_s: float
+    conn: db.Connection, attempts: Sequence[Attempt], after_s: float
 ) -> list[Candidate]:
     """Fold a batch of attempts into ``subscription_health``; returns the subscriptions
     that may have to be disabled (``decide`` has the last word)."""

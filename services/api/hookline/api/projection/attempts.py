@@ -12,10 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from hookline.api.jobs.autodisable import Disabler, track
 from hookline.api.projection.topic_projector import Record
+from hookline.core import db
 from hookline.core.messages import Attempt
 
 _COLUMNS = (
@@ -59,7 +58,7 @@ class AttemptsProjection:
         self._disabler = disabler
         self._after_s = auto_disable_after_s
 
-    async def apply(self, conn: asyncpg.Connection, records: list[Record]) -> None:
+    async def apply(self, conn: db.Connection, records: list[Record]) -> None:
         # A record that cannot be decoded or copied raises: the projector quarantines it
         # and applies the others of the batch.
         attempts = [Attempt.decode(rec.value) for rec in records]

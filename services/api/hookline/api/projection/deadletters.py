@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from hookline.api.projection.topic_projector import Record
+from hookline.core import db
 from hookline.core.messages import Delivery
 
 _COLUMNS = (
@@ -43,7 +42,7 @@ def row_of(d: Delivery, raw: bytes, timestamp_ms: int) -> tuple[Any, ...]:
     )
 
 
-async def project(conn: asyncpg.Connection, records: list[Record]) -> None:
+async def project(conn: db.Connection, records: list[Record]) -> None:
     """Applies one batch of ``hookline.dead-letters`` (a ``TopicProjector``'s ``apply``)."""
     # A record that cannot be decoded or copied raises: the projector quarantines it.
     rows = [row_of(Delivery.decode(rec.value), rec.value, rec.timestamp_ms) for rec in records]

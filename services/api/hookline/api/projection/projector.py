@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hookline.api.projection.topic_projector import Record, TopicProjector
 from hookline.api.store import UPSERT, upsert_args
-from hookline.core import topics
+from hookline.core import db, topics
 from hookline.core.config import Settings
 from hookline.core.kafka import assign_all, consumer, lagging
 from hookline.core.messages import MessageError, SubscriptionRecord
@@ -26,7 +26,7 @@ from hookline.core.subscriptions import is_newer
 log = logging.getLogger(__name__)
 
 
-async def _fold_batch(conn: asyncpg.Connection, records: list[Record]) -> None:
+async def _fold_batch(conn: db.Connection, records: list[Record]) -> None:
     # A record that cannot be decoded or written raises: the projector quarantines it.
     rows = [upsert_args(SubscriptionRecord.decode(rec.value)) for rec in records]
     await conn.executemany(UPSERT, rows)

@@ -13,10 +13,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import orjson
 
 from hookline.api.projection.topic_projector import Record
+from hookline.core import db
 from hookline.core.messages import Quarantined
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def _unb64(text: str | None) -> bytes | None:
     return None if text is None else base64.b64decode(text, validate=True)
 
 
-async def project(conn: asyncpg.Connection, records: list[Record]) -> None:
+async def project(conn: db.Connection, records: list[Record]) -> None:
     """Applies one batch of the quarantine topic (a ``TopicProjector``'s ``apply``)."""
     rows = []
     for rec in records:

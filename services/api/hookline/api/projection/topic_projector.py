@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
+from hookline.core import db
 from hookline.core.config import Settings
 from hookline.core.failure import BACKOFF, Failure, classify, is_poison, reason_of, retry_infra
 from hookline.core.kafka import assign_all, consumer, lagging
@@ -54,7 +55,7 @@ class Record:
     headers: Sequence[tuple[str, bytes]] = ()
 
 
-Apply = Callable[[asyncpg.Connection, list[Record]], Awaitable[None]]
+Apply = Callable[[db.Connection, list[Record]], Awaitable[None]]
 """Writes one batch's rows on ``conn``, inside the batch's transaction; raises (a
 ``MessageError``, asyncpg's ``DataError``...) for a record it cannot apply."""
 
@@ -160,7 +161,7 @@ class TopicProjector:
         return len(fresh) - len(poison)
 
     async def _apply_apart(
-        self, conn: asyncpg.Connection, records: list[Record]
+        self, conn: db.Connection, records: list[Record]
     ) -> list[tuple[Record, str]]:
         """Apply ``records`` in a savepoint; if that fails for them, apply each half
         alike. Returns the records that fail alone, with the reason."""
