@@ -122,3 +122,15 @@ def default_catalog() -> list[EventType]:
     for name, (model, description) in _OTHERS.items():
         found[name] = EventType(name, description, model, plural_of(name.split(".")[0]))
     return sorted(found.values(), key=lambda e: e.name)
+
+
+_DEFAULT_NAMES: frozenset[str] | None = None
+
+
+def is_known(event: str) -> bool:
+    """Whether ``event`` is in this process's catalog: the default one, or set by an
+    admin (as far as ``set_plural`` was told, from ``hookline.catalog``)."""
+    global _DEFAULT_NAMES  # noqa: PLW0603 - computed once, on first use
+    if _DEFAULT_NAMES is None:
+        _DEFAULT_NAMES = frozenset(e.name for e in default_catalog())
+    return event in _DEFAULT_NAMES or event in _ADMIN_PLURALS

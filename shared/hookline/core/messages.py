@@ -11,6 +11,7 @@
 | ``hookline.router.batch-items`` | subscription id         | ``Delivery`` (one object) |
 | ``hookline.router.routed`` | first ``tenant:eventId``     | ``RoutedBatch`` (or one ``Routed``) |
 | ``hookline.quarantine``    | ``topic:partition:offset``   | ``Quarantined`` |
+| ``hookline.sources``       | source name                  | ``SourceRecord`` |
 
 Each value carries ``v`` (its schema version); a decoder refuses versions it does
 not know instead of guessing.
@@ -484,3 +485,30 @@ class Quarantined(_Message):
 
     def key(self) -> bytes:
         return f"{self.topic}:{self.partition}:{self.offset}".encode()
+
+
+@dataclass(frozen=True)
+class SourceRecord(_Message):
+    """An existing topic read as events (``PUT /v2/admin/sources/{name}``), on the
+    compacted ``hookline.sources`` keyed by its name; ``deleted`` marks the last record.
+    How a record of the topic becomes an ``Event`` is ``hookline.core.sources``."""
+
+    LIMITS: ClassVar[dict[str, int]] = {"name": 64, "topic": 249, "type_prefix": 200}
+
+    name: str
+    topic: str
+    format: str  # "cloudevents" or "json"
+    version: int
+    created_at: float
+    updated_at: float
+    # CloudEvents: the extension attributes that hold the tenant and the version.
+    tenant_attribute: str = "hooklinetenant"
+    version_attribute: str = "hooklineversion"
+    # Taken off the start of a record's event type (``com.example.``).
+    type_prefix: str = ""
+    # JSON: a path (``$.a.b[0]``) for each Event field it names.
+    paths: dict[str, Any] = field(default_factory=dict)
+    deleted: bool = False
+
+    def key(self) -> bytes:
+        return self.name.encode()
