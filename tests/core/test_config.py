@@ -30,6 +30,8 @@ def test_defaults_parse() -> None:
     assert s.delivery_timeout_s == 10.0
     assert s.max_retry_after_s == 3600.0
     assert s.max_in_flight == 256
+    assert (s.http_header_timeout_s, s.http_body_timeout_s) == (10.0, 30.0)
+    assert (s.api_rate, s.api_burst, s.api_auth_failure_rate) == (200.0, 400, 10.0)
     assert s.allow_private_targets is False
     assert s.allow_http_targets is False
     assert s.log_level == "INFO"
@@ -118,6 +120,13 @@ def test_flags(raw: str, expected: bool) -> None:
         ("HOOKLINE_DELIVERY_TIMEOUT", "-3"),
         ("HOOKLINE_DELIVERY_TIMEOUT", "10s"),
         ("HOOKLINE_MAX_RETRY_AFTER", "0"),
+        ("HOOKLINE_HTTP_HEADER_TIMEOUT", "0s"),
+        ("HOOKLINE_HTTP_BODY_TIMEOUT", "forever"),
+        ("HOOKLINE_API_RATE", "0"),
+        ("HOOKLINE_API_RATE", "nan"),
+        ("HOOKLINE_API_BURST", "0"),
+        ("HOOKLINE_API_BURST", "1.5"),
+        ("HOOKLINE_API_AUTH_FAILURE_RATE", "-1"),
         ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "maybe"),
         ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "2"),
         ("HOOKLINE_ALLOW_HTTP_TARGETS", "y"),

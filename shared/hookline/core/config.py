@@ -87,6 +87,34 @@ SETTINGS: tuple[Setting, ...] = (
         "Port of the service's HTTP server (the API; `/healthz` on the others).",
     ),
     Setting(
+        "HOOKLINE_HTTP_HEADER_TIMEOUT",
+        "10s",
+        "How long a connection may take to send a request's line and headers, from its start"
+        " or the previous answer (idle keep-alive connections close then too).",
+    ),
+    Setting(
+        "HOOKLINE_HTTP_BODY_TIMEOUT",
+        "30s",
+        "How long the API waits for a request's whole body before it answers 408.",
+    ),
+    Setting(
+        "HOOKLINE_API_RATE",
+        "200",
+        "Requests a second one tenant (all its API keys) may make to one API process; past"
+        " the burst, 429 with `Retry-After`.",
+    ),
+    Setting(
+        "HOOKLINE_API_BURST",
+        "400",
+        "Requests one tenant may make at once before `HOOKLINE_API_RATE` paces it.",
+    ),
+    Setting(
+        "HOOKLINE_API_AUTH_FAILURE_RATE",
+        "10",
+        "Requests a second with a key that is not valid, from one address (IPv6: one /64),"
+        " before 429; twice as many at once.",
+    ),
+    Setting(
         "HOOKLINE_PUBLIC_URL",
         "",
         "Base URL the API is reached at, for `url` fields; default: from the request.",
@@ -199,6 +227,11 @@ class Settings:
     admin_token: str
     http_host: str
     http_port: int
+    http_header_timeout_s: float
+    http_body_timeout_s: float
+    api_rate: float
+    api_burst: int
+    api_auth_failure_rate: float
     public_url: str
     topic_prefix: str
     create_topics: bool
@@ -235,6 +268,11 @@ class Settings:
             admin_token=read.text("HOOKLINE_ADMIN_TOKEN"),
             http_host=read.text("HOOKLINE_HTTP_HOST"),
             http_port=read.parsed("HOOKLINE_HTTP_PORT", _port),
+            http_header_timeout_s=read.parsed("HOOKLINE_HTTP_HEADER_TIMEOUT", parse_duration),
+            http_body_timeout_s=read.parsed("HOOKLINE_HTTP_BODY_TIMEOUT", parse_duration),
+            api_rate=read.parsed("HOOKLINE_API_RATE", _positive_float),
+            api_burst=read.parsed("HOOKLINE_API_BURST", _positive_int),
+            api_auth_failure_rate=read.parsed("HOOKLINE_API_AUTH_FAILURE_RATE", _positive_float),
             public_url=read.text("HOOKLINE_PUBLIC_URL").rstrip("/"),
             topic_prefix=read.text("HOOKLINE_TOPIC_PREFIX"),
             create_topics=read.parsed("HOOKLINE_CREATE_TOPICS", _flag),

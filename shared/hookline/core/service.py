@@ -317,7 +317,16 @@ MAX_LINE = 64 * 1024
 
 
 async def serve(app: web.Application, settings: Settings) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, max_line_size=MAX_LINE, max_field_size=MAX_LINE)
+    # aiohttp's keep-alive timer runs from a connection's start and from each answer
+    # until the next request's headers are in, however slowly bytes trickle: so it is
+    # the header timeout (a slowloris socket is closed then), and the idle timeout too.
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        max_line_size=MAX_LINE,
+        max_field_size=MAX_LINE,
+        keepalive_timeout=settings.http_header_timeout_s,
+    )
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     return runner

@@ -37,8 +37,10 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    408: "Request Timeout",
     413: "Payload Too Large",
     422: "Validation Error",
+    429: "Too Many Requests",
 }
 
 
@@ -101,7 +103,9 @@ async def dialect_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     except ApiError as exc:
         return web.json_response(
-            render(exc.status, exc.code, exc.message, exc.details), status=exc.status
+            render(exc.status, exc.code, exc.message, exc.details),
+            status=exc.status,
+            headers=exc.headers,  # Retry-After of a 429 or a 503
         )
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -15,6 +15,7 @@ from hookline.api.http import (
     events,
     health,
     quarantine,
+    ratelimit,
     replay,
     subscriptions,
 )
@@ -31,9 +32,16 @@ MAX_BODY = 2 * 1024 * 1024
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[metrics.http_middleware, error_middleware, dialects.dialect_errors],
+        # rate_limit last: its 429 is rendered in the dialect's shape on a dialect's paths
+        middlewares=[
+            metrics.http_middleware,
+            error_middleware,
+            dialects.dialect_errors,
+            ratelimit.rate_limit,
+        ],
         client_max_size=MAX_BODY,
     )
+    app[ratelimit.LIMITER] = ratelimit.Limiter.of(settings)
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(admin.routes)
     app.router.add_routes(subscriptions.routes)

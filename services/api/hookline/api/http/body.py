@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from hookline.api.http.context import ctx
 from hookline.api.http.errors import ApiError, BadRequest, Unprocessable
 from hookline.core.limits import find_problem
 
@@ -18,11 +20,25 @@ class TooLarge(ApiError):
     code = "payload_too_large"
 
 
+class BodyTimeout(ApiError):
+    """408: the body did not arrive within ``HOOKLINE_HTTP_BODY_TIMEOUT``."""
+
+    status = 408
+    code = "request_timeout"
+
+
 async def json_body(request: web.Request, *, limits: bool = True) -> Any:
     """The decoded body; with ``limits``, 422 unless every value in it could be encoded
     again and stored (``hookline.core.limits``: nesting, NUL, key length)."""
+    wait_s = ctx(request).settings.http_body_timeout_s
     try:
-        raw = await request.read()
+        async with asyncio.timeout(wait_s):
+            raw = await request.read()
+    except TimeoutError as exc:  # not the 503 of a TimeoutError elsewhere: the client is slow
+        raise BodyTimeout(
+            f"the body did not arrive within {wait_s:g} s: send all of it (Content-Length"
+            " bytes) without pausing"
+        ) from exc
     except web.HTTPRequestEntityTooLarge as exc:
         raise TooLarge(
             f"the body is larger than {request.client_max_size} bytes: send less"

@@ -4,7 +4,15 @@ each with its own error schema."""
 from __future__ import annotations
 
 from hookline.api.dialects import booqable_query, shareactor
-from hookline.api.openapi.kit import Doc, content, filter_param, path_param, query, ref
+from hookline.api.openapi.kit import (
+    RETRY_AFTER,
+    Doc,
+    content,
+    filter_param,
+    path_param,
+    query,
+    ref,
+)
 
 _STRINGS: Doc = {"type": "array", "items": {"type": "string"}}
 _DESCRIPTIONS = {
@@ -15,6 +23,8 @@ _DESCRIPTIONS = {
     "409": "data.id or data.type is not the path's",
     "413": "The body is over the size limit",
     "422": "Input that breaks a rule: every one is named",
+    "408": "The body did not arrive within `HOOKLINE_HTTP_BODY_TIMEOUT`",
+    "429": "The tenant is over its rate limit; `Retry-After` says when to send again",
 }
 
 
@@ -27,10 +37,11 @@ def _op(
     **more: Doc | list[Doc],
 ) -> Doc:
     error_schema = ref(f"{tag.capitalize()}Error")
-    codes = dict.fromkeys(["400", "401", *errors.split()])
+    codes = dict.fromkeys(["400", "401", *errors.split(), *(["408"] if "body" in more else [])])
     responses = {ok[0]: ok[1]}
-    for code in codes:
+    for code in [*codes, "429"]:
         responses[code] = {"description": _DESCRIPTIONS[code], **content(error_schema)}
+    responses["429"]["headers"] = RETRY_AFTER
     op: Doc = {
         "tags": [tag],
         "summary": summary,

@@ -34,6 +34,17 @@ ERRORS = {
     "409": error("The `version` sent is not the current one"),
     "413": error("The body is over the size limit"),
     "422": error("Input that breaks a rule; `validationMessages` lists every bad field"),
+    "408": error("The body did not arrive within `HOOKLINE_HTTP_BODY_TIMEOUT`"),
+}
+RETRY_AFTER: Doc = {
+    "Retry-After": {
+        "description": "Whole seconds to wait before sending the request again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+ERRORS["429"] = {
+    **error("The tenant is over its rate limit (`HOOKLINE_API_RATE`, `HOOKLINE_API_BURST`)"),
+    "headers": RETRY_AFTER,
 }
 
 
@@ -55,6 +66,10 @@ def op(
         op["requestBody"] = {"required": True, **body}
     # Any request can be malformed (400), whatever else the operation answers.
     codes = dict.fromkeys(["400", *errors.split()])
+    if body is not None:
+        codes["408"] = None
+    if not admin:  # a tenant's key is rate limited; the admin token is not
+        codes["429"] = None
     op["responses"] = {ok[0]: ok[1], **{code: ERRORS[code] for code in codes}}
     if admin:
         op["security"] = [{"adminToken": []}]
