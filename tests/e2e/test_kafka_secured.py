@@ -6,7 +6,8 @@ ACLs apply: the services' user may read and write its topics but create none, so
 topics are made beforehand by the broker's admin from ``hookline topics plan``'s list and
 the services run with ``HOOKLINE_CREATE_TOPICS=0``. The delivery path runs end to end
 over SASL_SSL; a wrong password, an untrusted certificate, a refused ACL and a missing
-client certificate each stop a service at start, at once, with one line that names it.
+client certificate each stop a service at start, at once, with one line that names it; so does a
+missing ACL on a topic, a group or a transactional id, found before the first send.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from aiokafka.admin import NewTopic
 
 from hookline.core import kafka
 from hookline.core.config import Settings
-from hookline.core.topics import all_specs
+from hookline.core.topics import all_specs, retry_topics
 from support import stack as support_stack
 from support.broker import (
     ALL,
@@ -41,6 +42,8 @@ from support.broker import (
     PREFIXED,
     READ,
     TOPIC,
+    TRANSACTIONAL_ID,
+    WRITE,
     Acl,
     Broker,
     grant,
@@ -240,22 +243,58 @@ async def test_a_refused_acl_stops_a_service_naming_what_it_was_refused(
     assert took < REFUSAL_WITHIN_S
 
 
-async def test_a_group_the_deliverer_may_not_join_stops_it_naming_the_group(
-    secured: Stack, sasl_env: dict[str, str]
-) -> None:
+async def _provisioned(secured: Stack, sasl_env: dict[str, str]) -> dict[str, str]:
+    """Settings for a service on topics of its own, made by the admin."""
     prefix = f"{PREFIX}{secrets.token_hex(4)}"
     env = {**sasl_env, "HOOKLINE_TOPIC_PREFIX": prefix, "HOOKLINE_CREATE_TOPICS": "0"}
     env["HOOKLINE_DATABASE_URL"] = secured.env["HOOKLINE_DATABASE_URL"]
+    env["HOOKLINE_HTTP_PORT"] = str(free_port())
     await provision(as_admin(sasl_env), Settings.from_env(env))
-    group = f"{prefix}-deliverer"
+    return env
+
+
+@pytest.mark.parametrize("service", ["deliverer", "router"])
+async def test_a_group_a_service_may_not_join_stops_it_naming_the_group(
+    secured: Stack, sasl_env: dict[str, str], service: str
+) -> None:
+    env = await _provisioned(secured, sasl_env)
+    group = f"{env['HOOKLINE_TOPIC_PREFIX']}-{service}"  # the router's: its Faust app's
     await grant(as_admin(sasl_env), [Acl(GROUP, group, LITERAL, "User:hookline", READ, DENY)])
-    code, stderr, took = start_refused(
-        {**env, "HOOKLINE_HTTP_PORT": str(free_port())}, "hookline.deliverer"
-    )
+    code, stderr, took = start_refused(env, f"hookline.{service}")
     assert code == 1
     line = one_line(stderr)
-    assert "a missing ACL for User:hookline" in line
-    assert f"GroupAuthorizationFailedError: {group}" in line
+    assert f"a missing ACL for User:hookline: it needs Read on group {group}" in line
+    assert took < REFUSAL_WITHIN_S
+
+
+async def test_a_transactional_id_the_retry_scheduler_may_not_use_stops_it_naming_it(
+    secured: Stack, sasl_env: dict[str, str]
+) -> None:
+    env = await _provisioned(secured, sasl_env)
+    ids = f"{env['HOOKLINE_TOPIC_PREFIX']}-retry-scheduler-"
+    acl = Acl(TRANSACTIONAL_ID, ids, PREFIXED, "User:hookline", ALL, DENY)
+    await grant(as_admin(sasl_env), [acl])
+    code, stderr, took = start_refused(env, "hookline.retry_scheduler")
+    assert code == 1
+    line = one_line(stderr)
+    assert f"Write and Describe on transactional id {ids}" in line
+    assert took < REFUSAL_WITHIN_S
+
+
+async def test_a_topic_the_deliverer_may_not_write_stops_it_at_start_naming_each(
+    secured: Stack, sasl_env: dict[str, str]
+) -> None:
+    # Write on a topic is otherwise first needed at the first failed delivery.
+    env = await _provisioned(secured, sasl_env)
+    retries = f"{env['HOOKLINE_TOPIC_PREFIX']}.retry."
+    acl = Acl(TOPIC, retries, PREFIXED, "User:hookline", WRITE, DENY)
+    await grant(as_admin(sasl_env), [acl])
+    code, stderr, took = start_refused(env, "hookline.deliverer")
+    assert code == 1
+    line = one_line(stderr)
+    for topic in retry_topics(Settings.from_env(env)):
+        assert f"Write on topic {topic}" in line
+    assert "Read on" not in line  # what it may do is not named
     assert took < REFUSAL_WITHIN_S
 
 

@@ -75,9 +75,9 @@ class Broker:
 
 
 # Kafka's ACL codes (org.apache.kafka.common.acl / resource), as CreateAcls sends them.
-TOPIC, GROUP, CLUSTER = 2, 3, 4
+TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID = 2, 3, 4, 5
 LITERAL, PREFIXED = 3, 4
-ALL, READ, CREATE = 2, 3, 5
+ALL, READ, WRITE, CREATE = 2, 3, 4, 5
 DENY, ALLOW = 2, 3
 
 

@@ -26,7 +26,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from hookline.core import kafka, metrics
+from hookline.core import kafka, kafka_access, metrics
 from hookline.core.config import SettingError, Settings
 from hookline.core.kafka_auth import AUTHORIZATION_ERRORS, explain
 
@@ -357,14 +357,20 @@ def secret_values(settings: Settings) -> list[str]:
     ]
 
 
-def check_kafka(settings: Settings) -> None:
+def check_kafka(settings: Settings, service: str, groups: list[str]) -> None:
     """Before a service whose clients start elsewhere (the router's Faust worker): fail
-    at once, in one line, when the broker refuses these settings or (with
-    ``HOOKLINE_CREATE_TOPICS=0``) a topic is missing; else the topics exist after it."""
+    at once, in one line, when the broker refuses these settings, (with
+    ``HOOKLINE_CREATE_TOPICS=0``) a topic is missing, or an ACL the service needs on its
+    topics or ``groups`` is missing; else the topics exist after it."""
+
+    async def check() -> None:
+        await kafka.ensure_topics(settings)
+        await kafka_access.check(settings, service, groups=groups)
+
     loop = asyncio.new_event_loop()
     try:
         with refusal_ends_the_process(settings):
-            loop.run_until_complete(kafka.ensure_topics(settings))
+            loop.run_until_complete(check())
     finally:
         loop.close()
 

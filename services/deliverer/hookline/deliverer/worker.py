@@ -36,7 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from hookline.core import kafka, metrics, topics
+from hookline.core import kafka, kafka_access, metrics, topics
 from hookline.core.config import Settings
 from hookline.core.failure import Failure, Stopped, reason_of, retry_infra
 from hookline.core.failure import classify as classify_failure
@@ -104,7 +104,9 @@ class Deliverer:
         metrics.watch_circuits(lambda: len(self.gate.open_circuits()))
 
     async def start(self) -> None:
+        group = f"{self.settings.topic_prefix}-{GROUP}"
         await kafka.ensure_topics(self.settings)
+        await kafka_access.check(self.settings, "deliverer", groups=[group])
         await self.feed.start()
         await self.catalog.start()
         await self.order.start()
@@ -122,7 +124,7 @@ class Deliverer:
         # read_committed: never a retry whose transaction the retry scheduler aborted.
         self.consumer = kafka.consumer(
             self.settings,
-            group=f"{self.settings.topic_prefix}-{GROUP}",
+            group=group,
             isolation_level="read_committed",
         )
         lanes = [topics.deliveries(self.settings), topics.deliveries_bulk(self.settings)]

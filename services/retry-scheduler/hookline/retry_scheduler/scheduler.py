@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from hookline.core import kafka, metrics, topics
+from hookline.core import kafka, kafka_access, metrics, topics
 from hookline.core.config import Settings
 from hookline.core.failure import BACKOFF, Failure, Stopped, classify, reason_of
 from hookline.core.lanes import FanoutBudget
@@ -116,6 +116,12 @@ class RetryScheduler:
 
     async def start(self) -> None:
         await kafka.ensure_topics(self.settings)
+        await kafka_access.check(
+            self.settings,
+            "retry-scheduler",
+            groups=[self.group],
+            transactional_ids=[transactional_id(self.settings)],
+        )
         self.producer = kafka.producer(
             self.settings,
             transactional_id=transactional_id(self.settings),

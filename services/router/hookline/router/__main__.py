@@ -12,7 +12,8 @@ from hookline.router.app import create_app
 def main() -> None:
     settings = service.load_settings()
     service.setup_logging(settings.log_level, secrets=service.secret_values(settings))
-    service.check_kafka(settings)  # Faust's clients would only log a refusal, and retry
+    # Faust's clients would only log a refusal, and retry: check first, as the app's group.
+    service.check_kafka(settings, "router", groups=[f"{settings.topic_prefix}-router"])
     uvloop.install()
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)

@@ -24,7 +24,7 @@ from hookline.api.http.errors import error_middleware
 from hookline.api.http.validation import TargetPolicy
 from hookline.api.projection.projector import projector as subscriptions_projector
 from hookline.api.store import SubscriptionStore
-from hookline.core import db, kafka, metrics, topics
+from hookline.core import db, kafka, kafka_access, metrics, topics
 from hookline.core.config import Settings
 
 MAX_BODY = 2 * 1024 * 1024
@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         await kafka.ensure_topics(settings)
+        await kafka_access.check(settings, "api")
         pool = await db.connect(settings.database_url, max_size=20)
         await db.migrate(pool)
         producer = kafka.producer(settings)
