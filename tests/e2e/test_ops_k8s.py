@@ -118,23 +118,73 @@ def test_the_router_has_a_writable_working_directory() -> None:
     assert "emptyDir" in volumes[mounts[container["workingDir"]]]
 
 
-def test_deliverers_scale_on_their_consumer_group_lag() -> None:
+def test_deliverers_scale_on_their_consumer_group_lag_on_both_lanes() -> None:
     (scaled,) = of_kind("ScaledObject").values()
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     spec = scaled["spec"]
     assert spec["scaleTargetRef"]["name"] == "hookline-deliverer"
     settings = Settings.from_env(config())
     assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= settings.partitions
-    (trigger,) = spec["triggers"]
-    assert trigger["type"] == "kafka"
-    meta = trigger["metadata"]
-    assert meta["bootstrapServers"] == settings.kafka_bootstrap
-    assert meta["topic"] == topics.deliveries(settings)
     worker = (ROOT / "services/deliverer/hookline/deliverer/worker.py").read_text()
     group = re.search(r'^GROUP = "([^"]+)"', worker, re.M)
     assert group, "the deliverer's GROUP constant moved"
-    assert meta["consumerGroup"] == f"{settings.topic_prefix}-{group.group(1)}"
-    assert int(meta["lagThreshold"]) > 0
+    lanes = set()
+    for trigger in spec["triggers"]:
+        assert trigger["type"] == "kafka"
+        meta = trigger["metadata"]
+        assert meta["bootstrapServers"] == settings.kafka_bootstrap
+        assert meta["consumerGroup"] == f"{settings.topic_prefix}-{group.group(1)}"
+        assert int(meta["lagThreshold"]) > 0
+        lanes.add(meta["topic"])
+    assert lanes == {topics.deliveries(settings), topics.deliveries_bulk(settings)}
+
+
+SASL = K8S / "optional" / "kafka-sasl"
+KEDA_KAFKA_AUTH = {"sasl", "username", "password", "tls", "ca", "cert", "key"}
+
+
+def test_the_kafka_sasl_component_gives_every_service_and_keda_the_credentials() -> None:
+    (component,) = documents(SASL / "kustomization.yaml")
+    assert component["kind"] == "Component"
+    (cfg,) = documents(SASL / "config.yaml")
+    settings = cfg["data"]
+    readable = KNOWN | {s.file_variable for s in SETTINGS if s.secret}
+    assert cfg["metadata"]["name"] == "hookline-config" and set(settings) <= readable
+    assert settings["HOOKLINE_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    (generator,) = component["secretGenerator"]
+    files = dict(f.split("=", 1) for f in generator["files"])
+    for f in [*files.values(), *generator["envs"]]:
+        assert f in (SASL / ".gitignore").read_text().split(), f"{f} would be committed"
+    env_keys = {
+        ln.split("=", 1)[0]
+        for ln in (SASL / "kafka.env.example").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    }
+    keys = env_keys | set(files)
+    deployment, scaled = (p for p in component["patches"] if "target" in p)
+    volume, mount = yaml.safe_load(deployment["patch"])
+    assert deployment["target"] == {"kind": "Deployment"}
+    assert volume["value"]["secret"]["secretName"] == generator["name"]
+    mounted = {i["path"]: i["key"] for i in volume["value"]["secret"]["items"]}
+    where = mount["value"]["mountPath"]
+    for name in ("HOOKLINE_KAFKA_SASL_PASSWORD_FILE", "HOOKLINE_KAFKA_SSL_CA_FILE"):
+        directory, _, file = settings[name].rpartition("/")
+        assert directory == where and mounted[file] in keys, name
+    (auth,) = documents(SASL / "trigger-auth.yaml")
+    refs = auth["spec"]["secretTargetRef"]
+    assert {r["parameter"] for r in refs} <= KEDA_KAFKA_AUTH
+    assert all(r["name"] == generator["name"] and r["key"] in keys for r in refs)
+    (lanes,) = of_kind("ScaledObject").values()
+    ops = yaml.safe_load(scaled["patch"])
+    assert sorted(o["path"] for o in ops) == [
+        f"/spec/triggers/{i}/authenticationRef" for i in range(len(lanes["spec"]["triggers"]))
+    ]
+    assert all(o["value"] == {"name": auth["metadata"]["name"]} for o in ops)
+    (config_file,) = component["configurations"]
+    (reference,) = yaml.safe_load((SASL / config_file).read_text())["nameReference"]
+    assert reference["fieldSpecs"] == [
+        {"kind": "TriggerAuthentication", "path": "spec/secretTargetRef/name"}
+    ]  # else the Secret's hashed name would not reach KEDA
 
 
 def test_the_optional_egress_policy_blocks_private_ranges() -> None:
