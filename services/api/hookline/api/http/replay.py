@@ -12,7 +12,6 @@ or FAILED. Nothing in the answer counts another tenant's events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
@@ -26,10 +25,12 @@ from aiohttp import web
 
 from hookline.api.http.auth import tenant_of
 from hookline.api.http.body import json_body, path_id
-from hookline.api.http.context import CONTEXT, Context, ctx
+from hookline.api.http.context import CONTEXT, ctx
 from hookline.api.http.errors import Conflict, NotFound, Unprocessable
 from hookline.api.http.present import iso
-from hookline.api.jobs.replay_job import RUNNING, STALE_AFTER_S, ReplayJob, offsets
+from hookline.api.jobs.replay_job import RUNNING, offsets
+from hookline.api.jobs.replays import COLUMNS as _COLUMNS
+from hookline.api.jobs.replays import Jobs
 from hookline.core.subscriptions import ACTIVE
 from hookline.core.types import JSON
 
@@ -40,11 +41,6 @@ BASE = "/v2/event/subscription/{id}/replay"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # no event is older: Kafka's timestamps start here
 _REPLAY_ID = re.compile(r"rpl_[0-9A-Za-z_-]{1,64}")  # _insert makes rpl_ + 16 hex; fullmatch
-
-_COLUMNS = (
-    "id, subscription_id, tenant_id, since, status, total, processed, replayed, error,"
-    " created_at, finished_at, starts, ends, positions"
-)
 
 
 def parse_since(body: Any, now: float) -> datetime:
@@ -155,56 +151,6 @@ async def _insert(pool: asyncpg.Pool, sub_id: int, tenant: int, since: datetime)
         )
         assert row is not None  # INSERT … RETURNING answers the row it wrote
         return row
-
-
-class Jobs:
-    """The replay jobs this API process runs, and the takeover of orphaned ones."""
-
-    def __init__(self, c: Context) -> None:
-        self._c = c
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-
-    def start(self, row: asyncpg.Record, sub: Any) -> None:
-        c = self._c
-        job = ReplayJob(c.settings, c.pool, c.producer, row, sub)
-        task = asyncio.create_task(job.run(), name=f"replay-{job.id}")
-        self._tasks[job.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
-
-    async def adopt_forever(self, every_s: float = 5.0) -> None:
-        while True:
-            with contextlib.suppress(OSError, asyncpg.PostgresError):
-                await self._adopt_one()
-            await asyncio.sleep(every_s)
-
-    async def _adopt_one(self) -> None:
-        row = await self._c.pool.fetchrow(
-            "UPDATE replays SET heartbeat_at = now() WHERE id = ("
-            " SELECT id FROM replays WHERE status = $1"
-            " AND heartbeat_at < now() - make_interval(secs => $2)"
-            " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
-            f" RETURNING {_COLUMNS}",
-            RUNNING,
-            STALE_AFTER_S,
-        )
-        if row is None or row["id"] in self._tasks:
-            return
-        try:
-            sub = await self._c.store.get(row["tenant_id"], row["subscription_id"])
-        except NotFound:
-            await self._c.pool.execute(
-                "UPDATE replays SET status = 'FAILED', error = 'the subscription was deleted',"
-                " finished_at = now() WHERE id = $1",
-                row["id"],
-            )
-            return
-        log.info("resuming replay %s", row["id"])
-        self.start(row, sub)
-
-    async def stop(self) -> None:
-        for task in list(self._tasks.values()):
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
 
 JOBS: web.AppKey[Jobs] = web.AppKey("replay_jobs", Jobs)
