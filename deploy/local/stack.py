@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Start and stop Hookline's local stack: Kafka, PostgreSQL and the four services.
+"""Start and stop Hookline's local stack: Kafka, PostgreSQL and the four services (the
+API as two processes, its HTTP server and its worker).
 
     python deploy/local/stack.py infra   # Kafka and PostgreSQL only (what the tests need)
     python deploy/local/stack.py up      # infra, then the four services; writes .local/stack.env
@@ -57,7 +58,15 @@ KAFKA_PORT = int(os.environ.get("HOOKLINE_LOCAL_KAFKA_PORT", "19092"))
 PG_PORT = int(os.environ.get("HOOKLINE_LOCAL_PG_PORT", "15432"))
 DEFAULT_BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
 DEFAULT_DB_URL = f"postgresql://hookline@127.0.0.1:{PG_PORT}/hookline"
-SERVICES = {"api": 8080, "router": 8081, "deliverer": 8082, "retry_scheduler": 8083}
+SERVICES = {
+    "api": 8080,
+    "api_worker": 8084,
+    "router": 8081,
+    "deliverer": 8082,
+    "retry_scheduler": 8083,
+}
+# The API's two roles run as two processes: HTTP on 8080, the worker's health on 8084.
+COMMANDS = {"api": ["hookline.api", "serve"], "api_worker": ["hookline.api", "worker"]}
 
 
 class StackError(RuntimeError):
@@ -502,7 +511,7 @@ def start_services(stack_env: dict[str, str]) -> None:
         say(f"starting {name}")
         spawn(
             name,
-            [sys.executable, "-m", f"hookline.{name}"],
+            [sys.executable, "-m", *COMMANDS.get(name, [f"hookline.{name}"])],
             env={**env, "HOOKLINE_HTTP_PORT": str(port)},
         )
     for name, port in SERVICES.items():

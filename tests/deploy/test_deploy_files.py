@@ -51,23 +51,28 @@ def scripts_of(folder: str) -> dict[str, str]:
 def test_compose_runs_the_four_services_against_kafka_and_postgres() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"kafka", "postgres", *SERVICES} <= set(services)
+    assert set(services) == {"kafka", "postgres", "api-worker", *SERVICES}
     stages = dockerfile_stages()
-    for name, script in SERVICES.items():
+    # The API's two roles: one image, two commands.
+    commands = {name: [script] for name, script in SERVICES.items()}
+    commands |= {"api": ["hookline-api", "serve"], "api-worker": ["hookline-api", "worker"]}
+    targets = {**{name: name for name in SERVICES}, "api-worker": "api"}
+    for name, target in targets.items():
         svc = services[name]
         # Its own image, from its own target of the Dockerfile, running its own command.
-        assert svc["build"] == {"context": ".", "target": name}, name
-        assert name in stages, f"the Dockerfile has no target {name}"
-        assert svc["image"].split(":")[0] == script
-        assert svc["command"] == [script]
+        assert svc["build"] == {"context": ".", "target": target}, name
+        assert target in stages, f"the Dockerfile has no target {target}"
+        assert svc["image"].split(":")[0] == SERVICES[target]
+        assert svc["command"] == commands[name]
         env = svc["environment"]
         assert env["HOOKLINE_KAFKA_BOOTSTRAP"] == "kafka:9092"
         assert env["HOOKLINE_DATABASE_URL"].startswith("postgresql://")
         unknown = set(env) - {s.name for s in SETTINGS}
         assert not unknown, f"compose sets variables the code does not read: {unknown}"
         assert "ports" not in svc or name == "api", "only the API is published"
-    # The deliverer must be scalable: no fixed container name or host port.
-    assert "container_name" not in services["deliverer"] and "ports" not in services["deliverer"]
+    # The deliverer and the API's worker must be scalable: no fixed container name or port.
+    for scaled in ("deliverer", "api-worker"):
+        assert "container_name" not in services[scaled] and "ports" not in services[scaled]
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
 
 

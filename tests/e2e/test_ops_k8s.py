@@ -15,8 +15,16 @@ from hookline.core.config import SETTINGS, Settings
 from support.stack import ROOT
 
 K8S = ROOT / "deploy" / "k8s"
-# Each service runs its own image (a target of the Dockerfile) and console script.
+# Each service runs its own image (a target of the Dockerfile) and console script; the
+# API's two roles run the one API image as two Deployments.
 SERVICES = ("api", "router", "deliverer", "retry-scheduler")
+DEPLOYMENTS = {
+    "api": ("hookline-api", ["hookline-api", "serve"]),
+    "api-worker": ("hookline-api", ["hookline-api", "worker"]),
+    "router": ("hookline-router", ["hookline-router"]),
+    "deliverer": ("hookline-deliverer", ["hookline-deliverer"]),
+    "retry-scheduler": ("hookline-retry-scheduler", ["hookline-retry-scheduler"]),
+}
 KNOWN = {s.name for s in SETTINGS}
 
 
@@ -69,12 +77,12 @@ def test_settings_are_ones_the_code_reads_and_secrets_stay_in_the_secret() -> No
 
 def test_four_services_with_their_image_command_and_probes() -> None:
     deployments = of_kind("Deployment")
-    assert set(deployments) == {f"hookline-{name}" for name in SERVICES}
+    assert set(deployments) == {f"hookline-{name}" for name in DEPLOYMENTS}
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     images = [{"name": f"hookline-{name}", "newTag": version} for name in SERVICES]
     assert kustomization()["images"] == images
     port = int(config()["HOOKLINE_HTTP_PORT"])
-    for name in SERVICES:
+    for name, (image, command) in DEPLOYMENTS.items():
         spec = deployments[f"hookline-{name}"]["spec"]
         pod = spec["template"]["spec"]
         assert (
@@ -82,16 +90,16 @@ def test_four_services_with_their_image_command_and_probes() -> None:
             <= spec["template"]["metadata"]["labels"].items()
         )
         (container,) = pod["containers"]
-        assert container["image"] == f"hookline-{name}", name
-        assert container["command"] == [f"hookline-{name}"]
+        assert container["image"] == image, name
+        assert container["command"] == command, name
         assert [p["containerPort"] for p in container["ports"]] == [port]
         sources = {
             ref.get("configMapRef", ref.get("secretRef", {})).get("name")
             for ref in container["envFrom"]
         }
         assert "hookline-config" in sources
-        # Only the API reads the database and the admin token.
-        assert ("hookline-secrets" in sources) == (name == "api"), name
+        # Only the API's two roles read the database and the admin token.
+        assert ("hookline-secrets" in sources) == name.startswith("api"), name
         names = {e["name"] for e in container.get("env", [])}
         assert names <= KNOWN, names - KNOWN
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -107,6 +115,22 @@ def test_four_services_with_their_image_command_and_probes() -> None:
         assert annotations["prometheus.io/port"] == str(port)
     # KEDA owns the deliverer's replica count; a fixed one would fight it.
     assert "replicas" not in deployments["hookline-deliverer"]["spec"]
+
+
+def test_the_apis_two_roles_scale_apart_and_only_the_http_role_takes_requests() -> None:
+    deployments = of_kind("Deployment")
+    api, worker = deployments["hookline-api"], deployments["hookline-api-worker"]
+    assert api["spec"]["replicas"] >= 2 and worker["spec"]["replicas"] >= 1
+    worker_pods = worker["spec"]["template"]["metadata"]["labels"]
+    api_pods = api["spec"]["template"]["metadata"]["labels"]
+    assert not api["spec"]["selector"]["matchLabels"].items() <= worker_pods.items()
+    assert not worker["spec"]["selector"]["matchLabels"].items() <= api_pods.items()
+    (service,) = of_kind("Service").values()
+    assert service["metadata"]["name"] == "hookline-api"
+    assert service["spec"]["selector"].items() <= api_pods.items()
+    assert not service["spec"]["selector"].items() <= worker_pods.items()
+    budget = of_kind("PodDisruptionBudget")["hookline-api"]["spec"]["selector"]["matchLabels"]
+    assert not budget.items() <= worker_pods.items()
 
 
 def test_the_router_has_a_writable_working_directory() -> None:

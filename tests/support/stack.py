@@ -28,6 +28,9 @@ class Service:
     env: dict[str, str]
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    # ``python -m <module> <args>``; the module is ``hookline.<name>`` unless given.
+    module: str = ""
+    args: tuple[str, ...] = ()
 
     @property
     def port(self) -> int:
@@ -36,7 +39,7 @@ class Service:
     def start(self) -> None:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"hookline.{self.name}"],
+            [sys.executable, "-m", self.module or f"hookline.{self.name}", *self.args],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -76,6 +79,8 @@ class Service:
 class Stack:
     env: dict[str, str]
     services: dict[str, Service] = field(default_factory=dict)
+    # The API's roles as two processes, "api" (serve) and "api_worker", instead of one.
+    api_apart: bool = False
 
     @property
     def api_url(self) -> str:
@@ -90,12 +95,19 @@ class Stack:
         for name in SERVICES:
             env = {**self.env, "HOOKLINE_HTTP_PORT": str(free_port())}
             self.services[name] = Service(name, env, logs / f"{name}.log")
+        if self.api_apart:
+            self.services["api"].args = ("serve",)
+            env = {**self.env, "HOOKLINE_HTTP_PORT": str(free_port())}
+            self.services["api_worker"] = Service(
+                "api_worker", env, logs / "api_worker.log", module="hookline.api", args=("worker",)
+            )
         # The API creates the topics and the schema; start it first.
         self.services["api"].start()
         self.services["api"].wait_healthy()
-        for name in SERVICES[1:]:
+        rest = [name for name in self.services if name != "api"]
+        for name in rest:
             self.services[name].start()
-        for name in SERVICES[1:]:
+        for name in rest:
             self.services[name].wait_healthy()
 
     def stop(self) -> None:

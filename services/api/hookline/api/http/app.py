@@ -1,4 +1,10 @@
-"""The API's app factory: resources in ``cleanup_ctx``, views in their modules."""
+"""The API's app factory: resources in ``cleanup_ctx``, views in their modules.
+
+``create_app(settings)`` is the HTTP role alone; with ``worker=True`` the same
+process runs the worker role too (``hookline.api.worker``), as ``python -m
+hookline.api`` does. Either way the server listens only once the subscriptions read
+model has caught up with ``hookline.subscriptions``, and then keeps following it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hookline.api import dialects, openapi
+from hookline.api import worker as worker_role
 from hookline.api.catalog import Catalog
 from hookline.api.http import (
     admin,
@@ -23,14 +30,14 @@ from hookline.api.http.context import CONTEXT, Context
 from hookline.api.http.errors import error_middleware
 from hookline.api.http.validation import TargetPolicy
 from hookline.api.projection.projector import projector as subscriptions_projector
-from hookline.api.store import SubscriptionStore
-from hookline.core import db, kafka, kafka_access, metrics, topics
+from hookline.api.resources import opened
+from hookline.core import metrics, topics
 from hookline.core.config import Settings
 
 MAX_BODY = 2 * 1024 * 1024
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, worker: bool = False) -> web.Application:
     app = web.Application(
         # rate_limit last: its 429 is rendered in the dialect's shape on a dialect's paths
         middlewares=[
@@ -55,37 +62,42 @@ def create_app(settings: Settings) -> web.Application:
     dialects.add_routes(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        await kafka.ensure_topics(settings)
-        await kafka_access.check(settings, "api")
-        pool = await db.connect(settings.database_url, max_size=20)
-        await db.migrate(pool)
-        producer = kafka.producer(settings)
-        await producer.start()
-        projector = subscriptions_projector(settings, pool, producer)
-        await projector.start()
-        await projector.catch_up()
-        projector.run_in_background()
-        catalog = Catalog(pool, producer, topics.catalog(settings))
-        await catalog.seed()
-        app[CONTEXT] = Context(
-            settings=settings,
-            pool=pool,
-            producer=producer,
-            store=SubscriptionStore(pool, producer, topics.subscriptions(settings)),
-            catalog=catalog,
-            policy=TargetPolicy(settings.allow_http_targets, settings.allow_private_targets),
-            projectors=[projector],
-        )
-        yield
-        await projector.stop()
-        await producer.stop()
-        await pool.close()
+        async with opened(settings, max_size=20) as r:
+            projector = subscriptions_projector(settings, r.pool, r.producer)
+            await projector.start()
+            try:
+                await projector.catch_up()
+                projector.run_in_background()
+                catalog = Catalog(r.pool, r.producer, topics.catalog(settings))
+                await catalog.seed()
+                app[CONTEXT] = Context(
+                    settings=settings,
+                    pool=r.pool,
+                    producer=r.producer,
+                    store=r.store,
+                    catalog=catalog,
+                    policy=TargetPolicy(
+                        settings.allow_http_targets, settings.allow_private_targets
+                    ),
+                    projectors=[projector],
+                )
+                yield
+            finally:
+                await projector.stop()
 
     app.cleanup_ctx.append(resources)
-    app.cleanup_ctx.append(delivery.resources)  # needs the Context made by resources
-    app.cleanup_ctx.append(replay.resources)  # the replay jobs; needs the Context too
-    app.cleanup_ctx.append(quarantine.resources)  # the quarantine's projector; likewise
+    if worker:
+        app.cleanup_ctx.append(_worker)  # needs the Context made by resources
     return app
+
+
+async def _worker(app: web.Application) -> AsyncIterator[None]:
+    c = app[CONTEXT]
+    # The HTTP side follows hookline.subscriptions already.
+    async with worker_role.running(c, subscriptions=False) as jobs:
+        c.jobs = jobs
+        yield
+        c.jobs = None
 
 
 async def healthz(_: web.Request) -> web.Response:

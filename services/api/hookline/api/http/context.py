@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import asyncpg
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 
 from hookline.api.catalog import Catalog
 from hookline.api.http.validation import TargetPolicy
-from hookline.api.projection.topic_projector import TopicProjector
-from hookline.api.store import SubscriptionStore
-from hookline.core.config import Settings
+from hookline.api.jobs.replays import Jobs
+from hookline.api.resources import Resources
 
 
-@dataclass
-class Context:
-    settings: Settings
-    pool: asyncpg.Pool
-    producer: AIOKafkaProducer
-    store: SubscriptionStore
+@dataclass(kw_only=True)
+class Context(Resources):
     catalog: Catalog
     policy: TargetPolicy
-    # Every projector running in this process: /readyz asks each whether it is alive.
-    projectors: list[TopicProjector] = field(default_factory=list)
+    # The replay jobs, when this process runs the worker role too; else None, and a
+    # new replay waits for a worker process to take it (``jobs/replays.py``).
+    jobs: Jobs | None = None
 
     def base_url(self, request: web.Request) -> str:
         return self.settings.public_url or f"{request.scheme}://{request.host}"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -32,12 +31,9 @@ from aiohttp import web
 
 from hookline.api.http.auth import require_admin
 from hookline.api.http.body import int_param, json_body, path_id
-from hookline.api.http.context import CONTEXT, Context, ctx
+from hookline.api.http.context import Context, ctx
 from hookline.api.http.errors import Conflict, NotFound, Unprocessable
 from hookline.api.http.present import iso
-from hookline.api.projection.quarantine import project
-from hookline.api.projection.topic_projector import TopicProjector
-from hookline.core import topics
 from hookline.core.service import redact, redact_value
 from hookline.core.types import JSON
 
@@ -192,18 +188,3 @@ def _decoded_headers(raw: str) -> list[tuple[str, bytes]]:
         return [(name, base64.b64decode(value)) for name, value in orjson.loads(raw)]
     except (binascii.Error, ValueError):
         return []
-
-
-async def resources(app: web.Application) -> AsyncIterator[None]:
-    """The quarantine's projector (an ``app.cleanup_ctx`` after the one that makes the
-    ``Context``)."""
-    c = app[CONTEXT]
-    s = c.settings
-    projector = TopicProjector(
-        s, c.pool, topics.quarantine(s), project, "quarantine-projector", quarantine=None
-    )
-    await projector.start()
-    projector.run_in_background()
-    c.projectors.append(projector)
-    yield
-    await projector.stop()

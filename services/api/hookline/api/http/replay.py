@@ -2,7 +2,8 @@
 one subscription, and follow the job's progress (docs/replay.md).
 
 ``POST`` with ``{"since": "2026-11-25T10:00:00Z"}`` answers 202 with the replay; the
-job (``replay_job``) runs in this API process. ``GET .../replay/{replayId}`` shows
+job (``replay_job``) runs in this API process when it runs the worker role too, else in
+the first worker process to look (``jobs/replays.py``). ``GET .../replay/{replayId}`` shows
 how far it is: ``progress`` (the share of the range read, 0 to 1), ``processed``
 (the tenant's events read so far), ``replayed`` (those of the subscription),
 ``total`` (the tenant's events in the range, once DONE), ``status`` RUNNING, DONE
@@ -11,12 +12,10 @@ or FAILED. Nothing in the answer counts another tenant's events.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,12 +24,11 @@ from aiohttp import web
 
 from hookline.api.http.auth import tenant_of
 from hookline.api.http.body import json_body, path_id
-from hookline.api.http.context import CONTEXT, ctx
+from hookline.api.http.context import ctx
 from hookline.api.http.errors import Conflict, NotFound, Unprocessable
 from hookline.api.http.present import iso
 from hookline.api.jobs.replay_job import RUNNING, offsets
 from hookline.api.jobs.replays import COLUMNS as _COLUMNS
-from hookline.api.jobs.replays import Jobs
 from hookline.core.subscriptions import ACTIVE
 from hookline.core.types import JSON
 
@@ -101,8 +99,10 @@ async def start(request: web.Request) -> web.Response:
         raise Unprocessable.fields(
             {"id": f"subscription {sub.id} is {sub.status}: set status ACTIVE, then replay"}
         )
-    row = await _insert(c.pool, sub.id, tenant.id, since)
-    request.app[JOBS].start(row, sub)
+    # Without the worker role in this process, the row waits for a worker to take it.
+    row = await _insert(c.pool, sub.id, tenant.id, since, started=c.jobs is not None)
+    if c.jobs is not None:
+        c.jobs.start(row, sub)
     return web.json_response({"value": present(row, c.base_url(request))}, status=202)
 
 
@@ -126,7 +126,11 @@ async def progress(request: web.Request) -> web.Response:
     return web.json_response({"value": present(row, c.base_url(request))})
 
 
-async def _insert(pool: asyncpg.Pool, sub_id: int, tenant: int, since: datetime) -> asyncpg.Record:
+async def _insert(
+    pool: asyncpg.Pool, sub_id: int, tenant: int, since: datetime, *, started: bool
+) -> asyncpg.Record:
+    """The new replay's row; unless ``started`` here, its heartbeat is at the epoch, so that
+    a worker takes it over at once (``jobs/replays.py``)."""
     async with pool.acquire() as conn, conn.transaction():
         # One replay of a subscription at a time: serialized on the subscription's id.
         await conn.execute("SELECT pg_advisory_xact_lock($1)", sub_id)
@@ -141,27 +145,14 @@ async def _insert(pool: asyncpg.Pool, sub_id: int, tenant: int, since: datetime)
                 f" follow it at {BASE.replace('{id}', str(sub_id))}/{running}"
             )
         row = await conn.fetchrow(
-            "INSERT INTO replays (id, subscription_id, tenant_id, since, status)"
-            f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
+            "INSERT INTO replays (id, subscription_id, tenant_id, since, status, heartbeat_at)"
+            f" VALUES ($1, $2, $3, $4, $5, COALESCE($6, now())) RETURNING {_COLUMNS}",
             "rpl_" + secrets.token_hex(8),
             sub_id,
             tenant,
             since,
             RUNNING,
+            None if started else EPOCH,
         )
         assert row is not None  # INSERT … RETURNING answers the row it wrote
         return row
-
-
-JOBS: web.AppKey[Jobs] = web.AppKey("replay_jobs", Jobs)
-
-
-async def resources(app: web.Application) -> AsyncIterator[None]:
-    """Needs the Context made by the app's main ``resources``; add it after that."""
-    jobs = Jobs(app[CONTEXT])
-    app[JOBS] = jobs
-    adopter = asyncio.create_task(jobs.adopt_forever())
-    yield
-    adopter.cancel()
-    await asyncio.gather(adopter, return_exceptions=True)
-    await jobs.stop()

@@ -1,4 +1,11 @@
-"""The replay jobs this process runs, and the takeover of orphaned ones."""
+"""The replay jobs this process runs, and the takeover of the others.
+
+A job runs in the process that started it, heartbeating; ``adopt_forever`` takes
+over a RUNNING job whose heartbeat stopped (its process died) and one that no
+process has started yet: an HTTP-only API process (``python -m hookline.api
+serve``) inserts a new replay with a heartbeat at the epoch, for a worker to take
+at its next look (every ``ADOPT_EVERY_S``).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from hookline.api.http.context import Context
 from hookline.api.http.errors import NotFound
 from hookline.api.jobs.replay_job import RUNNING, STALE_AFTER_S, ReplayJob
+from hookline.api.resources import Resources
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +26,13 @@ COLUMNS = (
     "id, subscription_id, tenant_id, since, status, total, processed, replayed, error,"
     " created_at, finished_at, starts, ends, positions"
 )
+ADOPT_EVERY_S = 2.0
 
 
 class Jobs:
     """The replay jobs this API process runs, and the takeover of orphaned ones."""
 
-    def __init__(self, c: Context) -> None:
+    def __init__(self, c: Resources) -> None:
         self._c = c
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -35,13 +43,15 @@ class Jobs:
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
 
-    async def adopt_forever(self, every_s: float = 5.0) -> None:
+    async def adopt_forever(self, every_s: float = ADOPT_EVERY_S) -> None:
         while True:
             with contextlib.suppress(OSError, asyncpg.PostgresError):
-                await self._adopt_one()
+                while await self._adopt_one():
+                    pass
             await asyncio.sleep(every_s)
 
-    async def _adopt_one(self) -> None:
+    async def _adopt_one(self) -> bool:
+        """Take over one job; False when there was none to take."""
         row = await self._c.pool.fetchrow(
             "UPDATE replays SET heartbeat_at = now() WHERE id = ("
             " SELECT id FROM replays WHERE status = $1"
@@ -52,7 +62,7 @@ class Jobs:
             STALE_AFTER_S,
         )
         if row is None or row["id"] in self._tasks:
-            return
+            return False
         try:
             sub = await self._c.store.get(row["tenant_id"], row["subscription_id"])
         except NotFound:
@@ -61,9 +71,10 @@ class Jobs:
                 " finished_at = now() WHERE id = $1",
                 row["id"],
             )
-            return
-        log.info("resuming replay %s", row["id"])
+            return True
+        log.info("taking over replay %s", row["id"])
         self.start(row, sub)
+        return True
 
     async def stop(self) -> None:
         for task in list(self._tasks.values()):
