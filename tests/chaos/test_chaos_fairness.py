@@ -24,6 +24,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import orjson
@@ -144,7 +145,7 @@ async def baseline(probe: Probe, fair: Stack, http: aiohttp.ClientSession, made:
     return statistics.median(await probe.arrived(events, 30))
 
 
-async def while_loaded(probe: Probe, done: asyncio.Future[object]) -> list[float]:
+async def while_loaded(probe: Probe, done: asyncio.Future[Any]) -> list[float]:
     stop = asyncio.Event()
     done.add_done_callback(lambda _: stop.set())
     events = await probe.every(PROBE_EVERY_S, stop)

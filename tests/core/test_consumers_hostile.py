@@ -5,7 +5,7 @@ never raise out; what cannot be processed is poison, to be quarantined."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -151,7 +151,7 @@ def test_the_retry_split_takes_anything(rows: list[tuple[int, bytes]]) -> None:
 @given(_records(Attempt) | _records(Delivery) | _records(Quarantined))
 @settings(max_examples=300, deadline=None)
 def test_the_api_projections_refuse_only_with_poison(value: bytes) -> None:
-    steps = [
+    steps: list[Callable[[], object]] = [
         lambda: attempts.row_of(Attempt.decode(value)),
         lambda: deadletters.row_of(Delivery.decode(value), value, 0),
         lambda: quarantine_projection.row_of(Quarantined.decode(value)),

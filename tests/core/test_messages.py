@@ -18,6 +18,7 @@ from hookline.core.messages import (
     RoutedBatch,
     SubscriptionRecord,
 )
+from hookline.core.types import JSON
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
@@ -37,7 +38,7 @@ def _deep(message: object) -> bytes:
     items=st.none()
     | st.lists(st.dictionaries(st.text(max_size=4), json_values, max_size=3), max_size=3),
 )
-def test_a_delivery_encodes_as_its_fields_and_decodes_back(payload: object, items: object) -> None:
+def test_a_delivery_encodes_as_its_fields_and_decodes_back(payload: JSON, items: object) -> None:
     d = Delivery(
         delivery_id="msg_1",
         subscription_id=7,
@@ -54,7 +55,7 @@ def test_a_delivery_encodes_as_its_fields_and_decodes_back(payload: object, item
 
 
 @given(value=json_values)
-def test_an_event_encodes_as_its_fields_and_decodes_back(value: object) -> None:
+def test_an_event_encodes_as_its_fields_and_decodes_back(value: JSON) -> None:
     e = Event(event_id="e", tenant=2, event="order.created", id="x", occurred_at=2.0, value=value)
     assert e.encode() == _deep(e)
     assert Event.decode(e.encode()) == e

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 from hypothesis import assume, given
@@ -138,7 +139,7 @@ def test_parse_delays_of_names_round_trips(values: list[int]) -> None:
 # --- classify -----------------------------------------------------------------------
 
 
-def _classify(status: int | None, **kwargs: str | None) -> Classification:
+def _classify(status: int | None, **kwargs: Any) -> Classification:
     return classify(status, now=NOW, max_retry_after_s=MAX, **kwargs)
 
 

@@ -35,7 +35,7 @@ def event(**overrides: object) -> Event:
         "value": {"id": 42},
     }
     fields.update(overrides)
-    return factories.event(**fields)  # type: ignore[arg-type]
+    return factories.event(**fields)
 
 
 def single(order: int | None, key: str | None = "product:42") -> Delivery:

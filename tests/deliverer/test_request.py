@@ -151,7 +151,7 @@ def test_credentials_move_to_a_basic_header(url: str, clean: str, user: str, pas
 
 
 _USERINFO = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12
 )
 
 

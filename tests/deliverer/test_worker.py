@@ -88,14 +88,14 @@ def delivery(n: int) -> bytes:
 def deliverer(attempt: Callable[[bytes | None], Any]) -> tuple[Deliverer, FakeProducer]:
     d = Deliverer(SETTINGS)
     producer = FakeProducer()
-    d.producer = producer  # type: ignore[assignment]
-    d.consumer = FakeConsumer()  # type: ignore[assignment]
-    d.attempt = attempt  # type: ignore[method-assign]
+    d.producer = producer
+    d.consumer = FakeConsumer()
+    d.attempt = attempt  # type: ignore[method-assign,assignment]
     return d, producer
 
 
 async def start(d: Deliverer, *records: Record) -> None:
-    await d._start_all(TP, list(records))  # type: ignore[arg-type]
+    await d._start_all(TP, list(records))
 
 
 async def until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:

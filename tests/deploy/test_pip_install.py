@@ -82,7 +82,7 @@ def deliverer_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_pip_installs_the_deliverer_with_hookline_core_alone(deliverer_venv: Path) -> None:
-    pip = [deliverer_venv / "bin" / "python", "-m", "pip"]
+    pip: list[str | Path] = [deliverer_venv / "bin" / "python", "-m", "pip"]
     run(*pip, "install", "--quiet", "--no-index", "--no-build-isolation", "./shared",
         "./services/deliverer")  # fmt: skip
     installed = run(*pip, "list", "--format=freeze")
@@ -112,7 +112,7 @@ def test_pip_installs_the_deliverer_with_hookline_core_alone(deliverer_venv: Pat
 
 
 def test_pip_wheel_builds_each_distribution(deliverer_venv: Path, tmp_path: Path) -> None:
-    pip = [deliverer_venv / "bin" / "python", "-m", "pip"]
+    pip: list[str | Path] = [deliverer_venv / "bin" / "python", "-m", "pip"]
     run(*pip, "wheel", "--quiet", "--no-index", "--no-build-isolation", "--no-deps",
         "--wheel-dir", tmp_path, *(f"./{f}" for f in FOLDERS))  # fmt: skip
     wheels = {w.name.split("-")[0]: w for w in tmp_path.glob("*.whl")}

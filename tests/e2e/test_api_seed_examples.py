@@ -236,7 +236,7 @@ async def test_orderspace_422_for_an_http_endpoint(strict_api: Api) -> None:
     assert status == 422 and "loopback" in body["message"]
     host = socket.gethostname()
     try:
-        addresses = {i[4][0] for i in socket.getaddrinfo(host, 443)}
+        addresses = {str(i[4][0]) for i in socket.getaddrinfo(host, 443)}
     except OSError:
         addresses = set()
     if any(a.startswith(("127.", "10.", "192.168.", "::1")) for a in addresses):

@@ -135,7 +135,7 @@ async def test_attempts_older_than_the_retention_are_deleted(api: Api, receiver:
     await eventually(lambda: _logged(api, sub["id"], 1), 10, "the attempt is logged")
 
     async def gone() -> bool:
-        return (await attempts(api, sub["id"]))["fullResultSize"] == 0
+        return bool((await attempts(api, sub["id"]))["fullResultSize"] == 0)
 
     # Retention 5 s, looked at every second.
     await eventually(gone, 12, "the attempt is deleted after the retention")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest_asyncio
 
@@ -73,7 +74,7 @@ async def test_a_dead_endpoint_does_not_slow_a_healthy_one(
     mixed_p50, mixed_all = await _run(tenant, healthy, list(range(N, 2 * N)))
 
     # The dead endpoint's requests end at the timeout; each one is in the attempt log.
-    async def settled() -> object:
+    async def settled() -> Any:
         log = await attempts(tenant, gone["id"], "count=1000")
         n = log["fullResultSize"]
         return log if n >= 5 and n == dead.connections else None

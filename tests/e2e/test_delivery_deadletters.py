@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from support.client import Api
@@ -18,7 +20,7 @@ async def test_dead_letters_are_listed_and_redelivered_with_a_fresh_schedule(
     await publish(tenant, [1, 2])
     path = f"/v2/event/subscription/{sub['id']}/deadletters"
 
-    async def both_dead() -> object:
+    async def both_dead() -> Any:
         _, body = await tenant.call("GET", path)
         return body if body["fullResultSize"] == 2 else None
 
@@ -34,6 +36,7 @@ async def test_dead_letters_are_listed_and_redelivered_with_a_fresh_schedule(
 
     status, _ = await tenant.call("POST", path + "/redeliver", {"id": 10**12})
     assert status == 404
+    bad: object
     for bad in ({}, {"id": "x"}, {"id": 1, "all": True}, [], {"all": "yes"}):
         status, body = await tenant.call("POST", path + "/redeliver", bad)
         assert status == 422, (bad, body)
@@ -52,7 +55,7 @@ async def test_dead_letters_are_listed_and_redelivered_with_a_fresh_schedule(
     assert header(last, "webhook-id") == newest["deliveryId"]
 
     # The redelivered delivery started its attempts from 1 again, and succeeded.
-    async def fresh_success() -> object:
+    async def fresh_success() -> Any:
         log = await attempts(tenant, sub["id"], f"deliveryId={newest['deliveryId']}")
         return log["values"][0] if log["values"][0]["outcome"] == "SUCCESS" else None
 

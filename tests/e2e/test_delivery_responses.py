@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest_asyncio
@@ -109,7 +110,7 @@ async def test_the_attempt_log_keeps_status_latency_and_the_first_4_KiB(
     await publish(tenant, [9])
     path = f"/v2/event/subscription/{sub['id']}/attempts"
 
-    async def both() -> object:
+    async def both() -> Any:
         body = await attempts(tenant, sub["id"])
         return body if body["fullResultSize"] == 2 else None
 

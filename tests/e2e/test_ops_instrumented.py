@@ -119,7 +119,7 @@ async def test_each_consumer_group_reports_its_lag(
     labels = f'group="{prefix}-{group}",partition="%d",topic="{prefix}.{topic}"'
     # One process of each service owns every partition in the test stack.
     partitions = range(int(stack.env["HOOKLINE_PARTITIONS"]))
-    want = {"hookline_consumer_lag{" + labels % p + "}": 0 for p in partitions}
+    want: dict[str, float] = {"hookline_consumer_lag{" + labels % p + "}": 0 for p in partitions}
     await eventually(http, stack, service, want)
     async with http.get(f"http://127.0.0.1:{stack.services[service].port}/readyz") as rsp:
         assert rsp.status == 200

@@ -45,7 +45,8 @@ def of_kind(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def config() -> dict[str, str]:
-    return of_kind("ConfigMap")["hookline-config"]["data"]
+    data: dict[str, str] = of_kind("ConfigMap")["hookline-config"]["data"]
+    return data
 
 
 def secret_keys() -> set[str]:

@@ -249,8 +249,8 @@ class FakeConsumer:
 def _scheduler(producer: FakeTransactionalProducer) -> tuple[RetryScheduler, FakeConsumer]:
     scheduler = RetryScheduler(UNIT)
     consumer = FakeConsumer()
-    scheduler.producer = producer  # type: ignore[assignment]
-    scheduler.consumer = consumer  # type: ignore[assignment]
+    scheduler.producer = producer
+    scheduler.consumer = consumer
     return scheduler, consumer
 
 
@@ -261,7 +261,7 @@ def _due(n: int) -> bytes:
 async def test_a_run_of_due_deliveries_goes_back_with_its_offset_in_one_transaction() -> None:
     producer = FakeTransactionalProducer()
     scheduler, consumer = _scheduler(producer)
-    await scheduler._step_safely(TP, [Row(10, _due(1)), Row(11, _due(2))])  # type: ignore[list-item]
+    await scheduler._step_safely(TP, [Row(10, _due(1)), Row(11, _due(2))])
     assert [v for _, v in producer.committed] == [_due(1), _due(2)]
     assert {t for t, _ in producer.committed} == {"unit.deliveries"}
     assert producer.offsets == [{TP: 12}]
@@ -272,7 +272,7 @@ async def test_the_first_delivery_not_due_holds_the_partition_there() -> None:
     producer = FakeTransactionalProducer()
     scheduler, consumer = _scheduler(producer)
     later = _raw(time.time() + 3600, 2)
-    await scheduler._step_safely(TP, [Row(10, _due(1)), Row(11, later), Row(12, _due(3))])  # type: ignore[list-item]
+    await scheduler._step_safely(TP, [Row(10, _due(1)), Row(11, later), Row(12, _due(3))])
     assert [v for _, v in producer.committed] == [_due(1)]
     assert producer.offsets == [{TP: 11}]
     assert consumer.seeks == [(TP, 11)] and TP in consumer.paused
@@ -284,7 +284,7 @@ async def test_a_broker_failure_mid_run_commits_nothing_and_reads_the_run_again(
     scheduler, consumer = _scheduler(producer)
     scheduler._stopping = asyncio.Event()
     with patch("hookline.retry_scheduler.scheduler.BACKOFF", Backoff(0.01, 0.01)):
-        await scheduler._step_safely(TP, [Row(10, _due(1)), Row(11, _due(2))])  # type: ignore[list-item]
+        await scheduler._step_safely(TP, [Row(10, _due(1)), Row(11, _due(2))])
     assert producer.committed == [] and producer.offsets == [] and producer.aborted == 1
     assert consumer.seeks == [(TP, 10)]  # the whole run again, nothing past it
 
@@ -292,7 +292,7 @@ async def test_a_broker_failure_mid_run_commits_nothing_and_reads_the_run_again(
 async def test_an_undecodable_delivery_is_quarantined_in_the_transaction_that_passes_it() -> None:
     producer = FakeTransactionalProducer()
     scheduler, _ = _scheduler(producer)
-    await scheduler._step_safely(TP, [Row(10, b"\xff junk"), Row(11, _due(2))])  # type: ignore[list-item]
+    await scheduler._step_safely(TP, [Row(10, b"\xff junk"), Row(11, _due(2))])
     (quarantined,) = [
         Quarantined.decode(v) for t, v in producer.committed if t == "unit.quarantine" and v
     ]
@@ -320,7 +320,7 @@ async def test_a_record_that_raises_alone_is_found_one_by_one_and_quarantined() 
         await producer_send(topic, value, key)
 
     producer.send = send  # type: ignore[method-assign]
-    await scheduler._step_safely(TP, rows)  # type: ignore[arg-type]
+    await scheduler._step_safely(TP, rows)
     assert [v for t, v in producer.committed if t == "unit.deliveries"] == [_due(1)]
     (quarantined,) = [
         Quarantined.decode(v) for t, v in producer.committed if t == "unit.quarantine" and v

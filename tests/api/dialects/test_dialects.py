@@ -72,6 +72,7 @@ def test_orderspace_bodies() -> None:
     assert orderspace.native_body({"webhook": {"events": ["a.b"]}}, create=False) == {
         "events": ["a.b"]
     }
+    bad: object
     for bad in ([], {"endpoint": "x"}, {"webhook": "x"}, None):
         with pytest.raises(BadRequest):
             orderspace.native_body(bad, create=True)

@@ -136,7 +136,7 @@ class DatabaseDown(ConnectionResetError):
     """What an apply meets when PostgreSQL goes away in the middle of a batch."""
 
 
-async def _things(conn: asyncpg.Connection, records: list[Record]) -> None:
+async def _things(conn: db.Connection, records: list[Record]) -> None:
     for r in records:
         if r.value == b"down":
             raise DatabaseDown("connection reset")
@@ -169,7 +169,7 @@ def _projector(
         "things",
         quarantine=quarantine,
     )
-    projector._consumer = FakeConsumer([{TopicPartition(TOPIC, 0): list(b)} for b in batches])  # type: ignore[assignment]
+    projector._consumer = FakeConsumer([{TopicPartition(TOPIC, 0): list(b)} for b in batches])
     return projector, quarantine
 
 
