@@ -11,6 +11,7 @@ import asyncio
 import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest_asyncio
@@ -65,7 +66,7 @@ async def test_the_worker_projects_and_http_answers_while_it_is_stopped(
     await publish(api, [1])
     await receiver.wait_for(1, timeout_s=20)
 
-    async def logged(n: int) -> object:
+    async def logged(n: int) -> Any:
         body = await attempts(api, sub["id"])
         return body if body["fullResultSize"] == n else None
 
@@ -98,7 +99,7 @@ async def test_the_worker_projects_and_http_answers_while_it_is_stopped(
     # The worker goes on from its stored offsets: the attempt made meanwhile appears.
     await eventually(lambda: logged(2), 20, "the restarted worker projects the attempt")
 
-    async def replayed() -> object:
+    async def replayed() -> Any:
         _, body = await api.call("GET", replay_path)
         return body["value"] if body["value"]["status"] != "RUNNING" else None
 
