@@ -102,6 +102,22 @@ def test_ordinary_text_is_left_alone() -> None:
     assert redact("subscription 12 secret rotated") == "subscription 12 secret rotated"
 
 
+def test_an_error_type_named_like_a_secret_keeps_its_message() -> None:
+    # InvalidSecret: the word after it used to be masked, as if it were the secret.
+    for text in (
+        "delivery msg_1 quarantined: InvalidSecret: signing secret has an empty key",
+        "hookline.core.signing.InvalidSecret: signing secret must start with 'whsec_'",
+        "retry failed (InvalidSignature: no signature matches)",
+    ):
+        assert redact(text) == text
+    # The same names as keys, and the values after them, are still masked.
+    assert redact("InvalidSecret: whsec_abc") == "InvalidSecret: whsec_****"
+    assert redact("clientSecret: S3cr3t, ClientSecret: S3cr3t") == (
+        "clientSecret: ****, ClientSecret: ****"
+    )
+    assert redact("InvalidSecret=S3cr3t secret: S3cr3t") == "InvalidSecret=**** secret: ****"
+
+
 @pytest.mark.parametrize(
     "name", ["access_token", "api_token", "key", "api-key", "apiKey", "X-Amz-Signature",
              "client_secret", "refresh_token", "sig", "auth", "sessionid", "passwd"],

@@ -145,7 +145,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HOOKLINE_ENDPOINT_CONCURRENCY",
         "64",
-        "Requests one deliverer sends to one endpoint (host:port) at once; as many more may wait.",
+        "Requests one deliverer sends to one endpoint (host:port) at once; more wait within"
+        " the deliverer's read-ahead (4 times `HOOKLINE_MAX_IN_FLIGHT`).",
     ),
     Setting(
         "HOOKLINE_TENANT_BURST",

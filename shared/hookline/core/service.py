@@ -51,6 +51,16 @@ _SECRET_NAME = rf"(?<![\w.-])[\w.-]*?(?:{SECRET_WORDS})(?![\w.-])"
 _SECRET_NAME_RE = re.compile(_SECRET_NAME, re.IGNORECASE)
 
 
+# An exception's type as Python writes it, ``InvalidSecret: <message>`` (also after
+# its module): what follows is a message, not a value. Only the types that say what is
+# wrong (Invalid, Bad, ...) in CamelCase, so ``clientSecret: x`` and ``secret: x``
+# are still masked.
+_ERROR_TYPE = (
+    r"(?-i:(?:\w+\.)*(?:Invalid|Bad|Expired|Missing|Unknown|Malformed|Wrong|Empty)[A-Z]\w*)"
+    r":\s"
+)
+
+
 def is_secret_name(name: str) -> bool:
     """Pure: whether a field, parameter or header of this name holds a secret."""
     return _SECRET_NAME_RE.fullmatch(name) is not None
@@ -69,7 +79,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # value masked already keeps the shape that says what it was: whsec_****)
     (
         re.compile(
-            rf"""(?i)(["']?{_SECRET_NAME}["']?\s*[:=]\s*)"""
+            rf"""(?i)(["']?(?!{_ERROR_TYPE}){_SECRET_NAME}["']?\s*[:=]\s*)"""
             rf"""(?!(?:bearer|basic)\s|(?:whsec_|hl_)?\*{{4}})(["']?)[^"',\s}}&]+\2"""
         ),
         r"\1\2" + MASK + r"\2",

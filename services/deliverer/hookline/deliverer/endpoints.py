@@ -16,6 +16,16 @@ Why the second rule: every delivery holds one of the deliverer's in-flight slots
 timeout, before its circuit has seen enough failures to open, would otherwise
 gather those slots and stall the deliveries to every other endpoint; a healthy
 endpoint, even a busy one, answers all the time and is never put off.
+
+How many may wait for a turn has no bound of its own: each waiting delivery holds
+one of the deliverer's read-ahead slots (``4 * HOOKLINE_MAX_IN_FLIGHT``, worker.py)
+from the moment it is read, so all endpoints' waiting lists together stay within
+that. A bound per endpoint would put off, through a delay topic (5 s at least), the
+deliveries of an endpoint that is busy but healthy, such as one receiver taking all
+of a tenant's events (the benchmark's shape). What it leaves open: an endpoint that
+answers slowly but keeps answering is never stuck, and its waiting deliveries can
+take most of the read-ahead, so other tenants' deliveries are read at its pace until
+the router's lanes (a tenant's share of the main lane) run it dry.
 """
 
 from __future__ import annotations
