@@ -16,7 +16,7 @@ from aiokafka.errors import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookline.core.db import DatabaseUnavailable
+from hookline.core.errors import DatabaseUnavailable, KafkaUnavailable
 from hookline.core.failure import (
     Backoff,
     Failure,
@@ -25,7 +25,6 @@ from hookline.core.failure import (
     reason_of,
     retry_infra,
 )
-from hookline.core.kafka import KafkaUnavailable
 from hookline.core.messages import MessageError
 
 

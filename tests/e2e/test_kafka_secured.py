@@ -29,6 +29,7 @@ from aiokafka.admin import NewTopic
 
 from hookline.core import kafka
 from hookline.core.config import Settings
+from hookline.core.errors import KafkaRefused
 from hookline.core.topics import all_specs, retry_topics
 from support import stack as support_stack
 from support.broker import (
@@ -323,6 +324,6 @@ async def test_without_a_client_certificate_the_mtls_listener_refuses_naming_it(
     env = mtls_env(broker)
     del env["HOOKLINE_KAFKA_SSL_CERT_FILE"], env["HOOKLINE_KAFKA_SSL_KEY_FILE"]
     began = time.monotonic()
-    with pytest.raises(kafka.KafkaRefused, match="HOOKLINE_KAFKA_SSL_CERT_FILE"):
+    with pytest.raises(KafkaRefused, match="HOOKLINE_KAFKA_SSL_CERT_FILE"):
         await kafka.check_access(Settings.from_env(env), timeout_s=10)
     assert time.monotonic() - began < REFUSAL_WITHIN_S

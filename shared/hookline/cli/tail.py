@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 from hookline.cli.config import CliError
 from hookline.core import kafka, topics
 from hookline.core.config import Settings
+from hookline.core.errors import KafkaUnavailable
 from hookline.core.messages import Attempt, MessageError
 
 
@@ -81,7 +82,7 @@ async def follow(
     topic = topics.attempts(settings)
     try:
         await kafka.check_access(settings, timeout_s=15)
-    except kafka.KafkaUnavailable as exc:
+    except KafkaUnavailable as exc:
         raise CliError(str(exc)) from exc
     client = kafka.consumer(settings, group=None, request_timeout_ms=10000)
     try:
@@ -91,7 +92,7 @@ async def follow(
     try:
         try:
             assigned = await kafka.assign_all(client, topic)
-        except kafka.KafkaUnavailable as exc:
+        except KafkaUnavailable as exc:
             raise CliError(f"{exc} (is HOOKLINE_TOPIC_PREFIX right?)") from exc
         await client.seek_to_end(*assigned)
         for tp in assigned:  # settle "the end" now, so nothing sent after this line is missed

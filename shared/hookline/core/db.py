@@ -14,16 +14,14 @@ from typing import TypeAlias
 import asyncpg
 import asyncpg.pool
 
+from hookline.core.errors import DatabaseUnavailable
+
 log = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 0x486F6F6B  # "Hook"
 
 # What queries run on: a connection of its own or one lent by the pool (``pool.acquire()``).
 Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-
-
-class DatabaseUnavailable(RuntimeError):
-    """PostgreSQL could not be reached or refused the schema."""
 
 
 CONNECT_TIMEOUT_S = 5.0  # a database that is down is noticed in this, not in asyncpg's 60 s

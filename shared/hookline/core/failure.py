@@ -51,8 +51,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 
-from hookline.core.db import DatabaseUnavailable
-from hookline.core.kafka import KafkaUnavailable
+from hookline.core.errors import KafkaRefused, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,15 @@ _KAFKA_POISON: tuple[type[BaseException], ...] = (
     InvalidTopicError,
 )
 _KAFKA_FATAL: tuple[type[BaseException], ...] = (ProducerFenced, IllegalStateError)
-_FATAL: tuple[type[BaseException], ...] = (Stopped, ConsumerStoppedError, MemoryError, SystemExit)
+# KafkaRefused: the broker refused this client (credentials, certificate, ACL); only a
+# changed setting helps, so waiting it out would hide it.
+_FATAL: tuple[type[BaseException], ...] = (
+    Stopped,
+    ConsumerStoppedError,
+    MemoryError,
+    SystemExit,
+    KafkaRefused,
+)
 # PostgreSQL's SQLSTATE classes that say "the server, not the row": connection (08),
 # transaction rollback such as a serialization failure or a deadlock (40),
 # insufficient resources (53), operator intervention such as a shutdown or a
@@ -86,8 +93,7 @@ _PG_INFRA_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 _INFRA: tuple[type[BaseException], ...] = (
     OSError,  # and so TimeoutError and ConnectionError
     asyncpg.InterfaceError,  # a connection closed or in a bad state
-    DatabaseUnavailable,
-    KafkaUnavailable,
+    Unavailable,  # hookline.core.errors: the broker or the database, translated
 )
 
 

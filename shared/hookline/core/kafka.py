@@ -4,7 +4,7 @@ Every aiokafka client of every service, the CLI and the bench is made here, so t
 gets the security settings (``hookline.core.kafka_auth``). aiokafka's errors are
 translated here into ``KafkaUnavailable``, or ``KafkaRefused`` when the broker refused
 this client (a wrong password, an untrusted certificate, a missing ACL): that one is
-never waited out.
+never waited out (both in ``hookline.core.errors``).
 """
 
 from __future__ import annotations
@@ -21,23 +21,11 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
 
 from hookline.core.config import Settings
+from hookline.core.errors import KafkaRefused, KafkaUnavailable, TopicsUnusable
 from hookline.core.kafka_auth import client_options, explain, principal
 from hookline.core.topics import FoundTopic, all_specs, describe, topic_specs, unusable
 
 log = logging.getLogger(__name__)
-
-
-class KafkaUnavailable(RuntimeError):
-    """The broker could not be reached or refused a request."""
-
-
-class KafkaRefused(KafkaUnavailable):
-    """The broker refused this client; the message names the setting to fix."""
-
-
-class TopicsUnusable(KafkaRefused):
-    """``HOOKLINE_CREATE_TOPICS=0`` and topics are missing or will not do; the message
-    lists each with what it must be."""
 
 
 def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:

@@ -31,6 +31,7 @@ from aiokafka.protocol.types import Array, Boolean, Int16, Int32, Schema, String
 
 from hookline.core import kafka, topics
 from hookline.core.config import Settings
+from hookline.core.errors import KafkaRefused
 from hookline.core.kafka_auth import principal
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ async def check(
     groups: Iterable[str] = (),
     transactional_ids: Iterable[str] = (),
 ) -> None:
-    """Raise ``kafka.KafkaRefused`` naming every operation ``service`` is not granted."""
+    """Raise ``KafkaRefused`` naming every operation ``service`` is not granted."""
     admin = kafka.admin(settings)
     await admin.start()
     try:
@@ -152,7 +153,7 @@ async def check(
         await admin.close()
     line = refusal(principal(settings), lacking)
     if line is not None:
-        raise kafka.KafkaRefused(line)
+        raise KafkaRefused(line)
 
 
 async def _topics_lacking(client: object, node: int, wanted: dict[str, set[int]]) -> list[str]:

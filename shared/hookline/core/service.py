@@ -28,6 +28,7 @@ from aiokafka.errors import KafkaError
 
 from hookline.core import kafka, kafka_access, metrics
 from hookline.core.config import SettingError, Settings
+from hookline.core.errors import KafkaRefused
 from hookline.core.kafka_auth import AUTHORIZATION_ERRORS, explain
 
 log = logging.getLogger(__name__)
@@ -391,7 +392,7 @@ def refusal_ends_the_process(settings: Settings) -> Iterator[None]:
     join, found at its first poll): one line on stderr and exit 1, no traceback."""
     try:
         yield
-    except (kafka.KafkaRefused, SettingError) as exc:
+    except (KafkaRefused, SettingError) as exc:
         _end(str(exc), exc)
     except AUTHORIZATION_ERRORS as exc:
         _end(f"Kafka at {settings.kafka_bootstrap} refused: {explain(exc, settings)}", exc)

@@ -6,6 +6,9 @@ writers to one subscription are serialized: no two records with one version ever
 reach the topic, and the change is readable as soon as the call returns. The
 projector applies the same records from the topic with the same fold, which is
 what rebuilds the read model.
+
+It raises the errors of ``hookline.api.errors`` and, when PostgreSQL or Kafka is out
+of reach, ``hookline.core.errors.Unavailable`` (``translated``): never an HTTP error.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from hookline.api.http.errors import Conflict, NotFound, Unprocessable
+from hookline.api.errors import InvalidChange, SubscriptionNotFound, VersionConflict
 from hookline.api.http.listing import PARAM, ListQuery
 from hookline.api.http.validation import SubscriptionInput, format_problem
 from hookline.core import db
 from hookline.core.dialects import TRIPLETEX, formats_of, settle_format
+from hookline.core.errors import translated
 from hookline.core.messages import SubscriptionRecord
 from hookline.core.signing import generate_secret
 from hookline.core.subscriptions import ACTIVE
@@ -110,6 +114,11 @@ class SubscriptionStore:
         # Milliseconds, what answers show: ids derived from the creation time (a
         # ShareActor ObjectId) then read the same from memory, the topic and the table.
         now = round(time.time(), 3)
+        with translated():
+            return await self._create(tenant, data, now)
+
+    async def _create(self, tenant: int, data: SubscriptionInput, now: float) -> SubscriptionRecord:
+        assert data.events is not None and data.target_url is not None
         async with self._pool.acquire() as conn:
             new_id = await conn.fetchval("SELECT nextval('subscription_ids')")
             record = SubscriptionRecord(
@@ -132,30 +141,29 @@ class SubscriptionStore:
         return record
 
     async def get(self, tenant: int, subscription_id: int) -> SubscriptionRecord:
-        row = await self._pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM subscriptions"
-            " WHERE id = $1 AND tenant_id = $2 AND NOT deleted",
-            subscription_id,
-            tenant,
-        )
+        with translated():
+            row = await self._pool.fetchrow(
+                f"SELECT {_COLUMNS} FROM subscriptions"
+                " WHERE id = $1 AND tenant_id = $2 AND NOT deleted",
+                subscription_id,
+                tenant,
+            )
         if row is None:
-            raise NotFound(f"subscription {subscription_id} does not exist")
+            raise SubscriptionNotFound(subscription_id)
         return from_row(row)
 
     async def update(
         self, tenant: int, subscription_id: int, data: SubscriptionInput
     ) -> SubscriptionRecord:
-        async with self._pool.acquire() as conn, conn.transaction():
-            current = await self._locked(conn, tenant, subscription_id)
-            if data.version is not None and data.version != current.version:
-                raise Conflict(
-                    f"subscription {subscription_id} is at version {current.version}, not"
-                    f" {data.version}: read it again and repeat your change"
-                )
-            record = apply_input(current, data)
-            if record.format not in formats_of(record.dialect):
-                raise Unprocessable.fields({"format": format_problem(record.dialect)})
-            await self._write(conn, record)
+        with translated():
+            async with self._pool.acquire() as conn, conn.transaction():
+                current = await self._locked(conn, tenant, subscription_id)
+                if data.version is not None and data.version != current.version:
+                    raise VersionConflict(subscription_id, current.version, data.version)
+                record = apply_input(current, data)
+                if record.format not in formats_of(record.dialect):
+                    raise InvalidChange("format", format_problem(record.dialect))
+                await self._write(conn, record)
         return record
 
     async def change(
@@ -164,18 +172,16 @@ class SubscriptionStore:
         """Any other change (status by Hookline itself, secret rotation, deletion).
 
         With ``if_version``, the change is made only if the subscription is still at that
-        version (``Conflict`` otherwise): for changes decided on a copy read earlier."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            current = await self._locked(conn, tenant, subscription_id)
-            if if_version is not None and current.version != if_version:
-                raise Conflict(
-                    f"subscription {subscription_id} is at version {current.version},"
-                    f" not {if_version}: read it again and repeat your change"
+        version (``VersionConflict`` otherwise): for changes decided on a copy read earlier."""
+        with translated():
+            async with self._pool.acquire() as conn, conn.transaction():
+                current = await self._locked(conn, tenant, subscription_id)
+                if if_version is not None and current.version != if_version:
+                    raise VersionConflict(subscription_id, current.version, if_version)
+                record = replace(
+                    current, version=current.version + 1, updated_at=time.time(), **changes
                 )
-            record = replace(
-                current, version=current.version + 1, updated_at=time.time(), **changes
-            )
-            await self._write(conn, record)
+                await self._write(conn, record)
         return record
 
     async def delete(self, tenant: int, subscription_id: int) -> None:
@@ -191,19 +197,14 @@ class SubscriptionStore:
             tenant,
         )
         if row is None:
-            raise NotFound(f"subscription {subscription_id} does not exist")
+            raise SubscriptionNotFound(subscription_id)
         return from_row(row)
 
     async def _write(self, conn: db.Connection, record: SubscriptionRecord) -> None:
         await self._producer.send_and_wait(self._topic, record.encode(), key=record.key())
         await conn.execute(UPSERT, *upsert_args(record))
 
-    async def list(self, tenant: int, query: ListQuery) -> tuple[int, list[SubscriptionRecord]]:
-        """One page of a tenant's live subscriptions and how many match in all.
-
-        ``query`` holds SQL built only from constants (see ``hookline.api.http.listing``);
-        the client's values are bind parameters.
-        """
+    async def _list(self, tenant: int, query: ListQuery) -> tuple[int, list[SubscriptionRecord]]:
         args: list[Any] = [tenant]
         clauses = ["tenant_id = $1", "NOT deleted"]
         for condition in query.conditions:
@@ -227,6 +228,15 @@ class SubscriptionStore:
                 f"SELECT count(*) FROM subscriptions WHERE {where}", *args
             )
         return int(total), [from_row(r) for r in rows]
+
+    async def list(self, tenant: int, query: ListQuery) -> tuple[int, list[SubscriptionRecord]]:
+        """One page of a tenant's live subscriptions and how many match in all.
+
+        ``query`` holds SQL built only from constants (see ``hookline.api.http.listing``);
+        the client's values are bind parameters.
+        """
+        with translated():
+            return await self._list(tenant, query)
 
 
 def apply_input(current: SubscriptionRecord, data: SubscriptionInput) -> SubscriptionRecord:

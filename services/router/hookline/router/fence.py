@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping
 
 from aiokafka.errors import KafkaError
 
+from hookline.core.errors import Unavailable
+
 log = logging.getLogger(__name__)
 
 Positions = Callable[[], Awaitable[Mapping[Hashable, int]]]
@@ -39,7 +41,7 @@ class CoveringFence:
         while not self.covers(tp, offset):
             try:
                 await self._round(tp, offset)
-            except (KafkaError, OSError, RuntimeError) as exc:  # TimeoutError is an OSError
+            except (KafkaError, Unavailable, OSError, RuntimeError) as exc:  # TimeoutError: OSError
                 # Routing without the fence could deliver to a deleted subscription.
                 log.warning("subscription fence failed (%s); trying again", exc)
                 await asyncio.sleep(pause)

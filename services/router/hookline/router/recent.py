@@ -27,8 +27,8 @@ from aiokafka.errors import KafkaError
 
 from hookline.core import kafka, topics
 from hookline.core.config import Settings
+from hookline.core.errors import KafkaUnavailable
 from hookline.core.feed import TopicFeed
-from hookline.core.kafka import KafkaUnavailable
 from hookline.core.messages import Event, Routed, RoutedBatch
 from hookline.core.routing import dedup_key
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hookline.api.errors import InvalidChange, SubscriptionNotFound
 from hookline.api.http import subscriptions
 from hookline.api.http.auth import Tenant
 from hookline.api.http.context import Context
@@ -89,6 +90,8 @@ async def create(
         return await _create(c, tenant, native)
     except Unprocessable as exc:
         raise words(exc) from exc
+    except InvalidChange as exc:
+        raise words(Unprocessable.fields({exc.field: exc.problem})) from exc
 
 
 async def update(
@@ -99,6 +102,8 @@ async def update(
         return await _update(c, tenant, subscription_id, native)
     except Unprocessable as exc:
         raise words(exc) from exc
+    except InvalidChange as exc:
+        raise words(Unprocessable.fields({exc.field: exc.problem})) from exc
 
 
 async def _create(c: Context, tenant: Tenant, native: dict[str, Any]) -> SubscriptionRecord:
@@ -132,7 +137,7 @@ async def fetch(
         raise not_found(shown)
     try:
         return await c.store.get(tenant.id, subscription_id)
-    except NotFound as exc:
+    except SubscriptionNotFound as exc:
         raise not_found(shown) from exc
 
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from hookline.api.http.errors import ApiError, Handler
+from hookline.api.errors import StoreError
+from hookline.api.http.errors import ApiError, Handler, api_error_of
 
 Details = list[dict[str, str]]
 Renderer = Callable[[int, str, str, Details], dict[str, Any]]
@@ -101,7 +102,8 @@ async def dialect_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     try:
         return await handler(request)
-    except ApiError as exc:
+    except (ApiError, StoreError) as raised:
+        exc = raised if isinstance(raised, ApiError) else api_error_of(raised)
         return web.json_response(
             render(exc.status, exc.code, exc.message, exc.details),
             status=exc.status,

@@ -9,9 +9,12 @@
      └── Unavailable     503  PostgreSQL or Kafka cannot be reached; ``Retry-After``
 
 Every error answers ``{"status", "code", "message"}`` (plus ``validationMessages``
-for 422). PostgreSQL's and Kafka's connection errors, raised by a view, become
-``Unavailable`` here (``unavailable_of``), in one place rather than in each view.
-Anything else raised by a view is logged and answered as an opaque 500.
+for 422). The store's errors (``hookline.api.errors``) become their answer here
+(``api_error_of``: not found 404, a version conflict 409, an invalid change 422), and
+so does an outage (``hookline.core.errors.Unavailable``, or a client's exception that
+says PostgreSQL or Kafka is out of reach, for the views that query the pool
+directly): 503 with ``Retry-After`` (``unavailable_of``). In one place rather than in
+each view. Anything else raised by a view is logged and answered as an opaque 500.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 from aiohttp import web
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+from hookline.api.errors import InvalidChange, StoreError, SubscriptionNotFound, VersionConflict
+from hookline.core.errors import DatabaseUnavailable, outage_of
 
 log = logging.getLogger(__name__)
 
@@ -87,25 +91,25 @@ class Unavailable(ApiError):
         self.headers = {"Retry-After": str(self.RETRY_AFTER_S)}
 
 
-# What a database or broker that is down, restarting or out of connections raises.
-_DATABASE_DOWN = (
-    OSError,  # refused, reset, unreachable
-    TimeoutError,  # connecting, or waiting for a pooled connection
-    asyncpg.PostgresConnectionError,  # class 08, and a connection lost mid-query
-    asyncpg.OperatorInterventionError,  # shutting down, starting up (57P*)
-    asyncpg.InsufficientResourcesError,  # too many connections, disk full (53*)
-)
-
-
-def unavailable_of(exc: Exception) -> Unavailable | None:
+def unavailable_of(exc: BaseException) -> Unavailable | None:
     """Pure: the 503 for an error that says PostgreSQL or Kafka is out of reach, or None."""
-    if isinstance(exc, _DATABASE_DOWN):
+    outage = outage_of(exc)
+    if outage is None:
+        return None
+    if isinstance(outage, DatabaseUnavailable):
         return Unavailable("the database is not reachable just now: try again shortly")
-    if isinstance(exc, KafkaConnectionError | KafkaTimeoutError) or (
-        isinstance(exc, KafkaError) and exc.retriable
-    ):
-        return Unavailable("the event log (Kafka) is not reachable just now: try again shortly")
-    return None
+    return Unavailable("the event log (Kafka) is not reachable just now: try again shortly")
+
+
+def api_error_of(exc: StoreError) -> ApiError:
+    """Pure: the answer to one of the store's refusals."""
+    if isinstance(exc, SubscriptionNotFound):
+        return NotFound(str(exc))
+    if isinstance(exc, VersionConflict):
+        return Conflict(str(exc))
+    if isinstance(exc, InvalidChange):
+        return Unprocessable.fields({exc.field: exc.problem})
+    return Unprocessable(str(exc))
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -115,7 +119,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
+    except (ApiError, StoreError) as raised:
+        exc = raised if isinstance(raised, ApiError) else api_error_of(raised)
         return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:

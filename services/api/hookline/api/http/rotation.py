@@ -13,10 +13,10 @@ import time
 
 from aiohttp import web
 
+from hookline.api.errors import VersionConflict
 from hookline.api.http.auth import tenant_of
 from hookline.api.http.body import path_id
 from hookline.api.http.context import Context, ctx
-from hookline.api.http.errors import Conflict
 from hookline.api.http.present import iso
 from hookline.core.messages import SubscriptionRecord
 from hookline.core.signing import generate_secret
@@ -52,7 +52,7 @@ async def rotated(c: Context, tenant: int, subscription_id: int) -> Subscription
                 previous_secret=sub.secret,
                 previous_secret_expires_at=time.time() + c.settings.secret_overlap_s,
             )
-        except Conflict:
+        except VersionConflict:
             if attempt == _TRIES - 1:
                 raise
     raise AssertionError("unreachable")

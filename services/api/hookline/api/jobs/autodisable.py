@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
+from hookline.api.errors import SubscriptionNotFound, VersionConflict
 from hookline.api.http import present
-from hookline.api.http.errors import Conflict, NotFound
 from hookline.api.store import SubscriptionStore
 from hookline.core import db
 from hookline.core.messages import Attempt, Event, SubscriptionRecord
@@ -171,7 +171,7 @@ class Disabler:
             record = await self._store.change(
                 c.tenant, c.subscription_id, if_version=sub.version, status=status
             )
-        except (NotFound, Conflict):
+        except (SubscriptionNotFound, VersionConflict):
             return None  # deleted, or changed since it was read: the next failure decides
         log.warning(
             "subscription %s disabled: %s",

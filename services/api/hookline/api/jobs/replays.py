@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from hookline.api.http.errors import NotFound
+from hookline.api.errors import SubscriptionNotFound
 from hookline.api.jobs.replay_job import RUNNING, STALE_AFTER_S, ReplayJob
 from hookline.api.resources import Resources
 
@@ -65,7 +65,7 @@ class Jobs:
             return False
         try:
             sub = await self._c.store.get(row["tenant_id"], row["subscription_id"])
-        except NotFound:
+        except SubscriptionNotFound:
             await self._c.pool.execute(
                 "UPDATE replays SET status = 'FAILED', error = 'the subscription was deleted',"
                 " finished_at = now() WHERE id = $1",
