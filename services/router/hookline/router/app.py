@@ -42,6 +42,7 @@ from hookline.core.lanes import FanoutBudget
 from hookline.core.messages import Delivery, RoutedBatch
 from hookline.core.quarantine import send_to_quarantine
 from hookline.core.subscriptions import SubscriptionIndex
+from hookline.router.consumer import App as RouterApp
 from hookline.router.fanout import BulkLane, FanOutRouter
 from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent, RoutedFeed, routed_topic
@@ -119,7 +120,7 @@ def create_app(settings: Settings) -> faust.App:
         Path(tempfile.gettempdir()) / "hookline-router" / app_id
     )
     Path(datadir).mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = RouterApp(
         app_id,
         datadir=datadir,
         broker=f"kafka://{settings.kafka_bootstrap}",

@@ -1,0 +1,130 @@
+"""Faust's Kafka consumer, handing fetched records on without four tasks a record.
+
+faust-streaming 0.15's ``Consumer._drain_messages`` gives each fetched record to the
+conductor inside ``Service.wait_first(callback(message), suspend_flow.wait())``: four
+tasks (the callback, ``suspend_flow``, ``stopped``, ``crashed``), an
+``asyncio.wait`` and three cancellations per record, so that a rebalance
+(``suspend_flow``) can abandon a hand-over blocked on a full stream buffer. That was
+a tenth of the router's CPU (docs/benchmark.md). Nearly every hand-over finishes
+without waiting (the buffer has room): here the callback runs inline up to its
+first wait, and only a hand-over that has to wait is finished as a task raced
+against ``suspend_flow`` the way Faust does it. Everything else is Faust's loop as
+it is (``faust-streaming==0.15.3``, pinned in requirements.txt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import types
+from collections.abc import Awaitable, Coroutine, Generator
+from typing import Any, ClassVar, cast
+
+import faust
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, Message
+from mode import Service, ServiceT
+
+YIELD_EVERY = 100  # records handed on between two trips through the loop, as Faust has it
+
+
+async def hand_over(coro: Awaitable[Any], race: Any, suspended: asyncio.Event) -> None:
+    """Run ``coro`` to its end, inline while it does not wait; if it has to, finish it
+    as ``race(task, suspended.wait())`` (Faust's ``wait_first``), which leaves it
+    behind when the flow is suspended. Its exception, if it raises, is raised here."""
+    if not isinstance(coro, Coroutine):  # not a coroutine: Faust's way
+        await race(asyncio.ensure_future(coro), suspended.wait())
+        return
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    task = asyncio.ensure_future(_resumed(coro, waiting))
+    await race(task, suspended.wait())
+
+
+@types.coroutine
+def _resumed(coro: Coroutine[Any, Any, Any], waiting: Any) -> Generator[Any, None, Any]:
+    """``coro``, suspended on ``waiting`` (what its first ``send`` yielded), continued as
+    if it had never stopped: the task driving this waits for ``waiting``, then resumes
+    ``coro``; an exception thrown in (a cancellation) is thrown into ``coro``."""
+    try:
+        yield waiting
+    except BaseException as exc:
+        try:
+            waiting = coro.throw(exc)
+        except StopIteration as stop:
+            return stop.value
+        return (yield from _resumed(coro, waiting))
+    return (yield from cast(Any, coro))
+
+
+class Consumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with ``_drain_messages`` handing records on inline."""
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
+        # Faust's loop (faust/transport/consumer.py, 0.15.3), but for ``hand_over``.
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        suspended = self.suspend_flow
+        race = self.wait_first
+        since_yield = 0
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                records = getmany(timeout=1.0)
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in records:
+                        since_yield += 1
+                        if since_yield > YIELD_EVERY:
+                            await asyncio.sleep(0)
+                            since_yield = 0
+                        if await self._take(tp, message, acks_enabled_for, get_read_offset):
+                            await hand_over(callback(message), race, suspended)
+                            set_read_offset(tp, message.offset)
+                    unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
+    async def _take(self, tp: TP, message: Message, acks_enabled_for: Any, read: Any) -> bool:
+        """Faust's bookkeeping before a record is handed on: a gap in the offsets (the
+        records a compaction or a transaction marker took) and the periodic commit.
+        False for a record below the offset already read (Faust drops it)."""
+        r_offset = read(tp)
+        if r_offset is not None and message.offset < r_offset:
+            return False
+        if message.offset - (r_offset or 0) > 1 and r_offset and acks_enabled_for(message.topic):
+            await self._add_gap(tp, r_offset + 1, message.offset)
+        if self._commit_every is not None and self._n_acked >= self._commit_every:
+            self._n_acked = 0
+            await self.commit()
+        return True
+
+
+class Transport(faust_aiokafka.Transport):
+    Consumer: ClassVar[type[Consumer]] = Consumer
+
+
+class App(faust.App):
+    """The router's app: Faust's, with ``Consumer`` above as its consumer."""
+
+    def _new_transport(self) -> Any:
+        return Transport(self.conf.broker_consumer, self)
