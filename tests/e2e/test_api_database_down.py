@@ -75,6 +75,13 @@ async def test_with_postgresql_down_every_call_is_a_503_with_retry_after(
             assert rsp.headers["Retry-After"] == "5"
             assert answer["code"] == "unavailable" and "database" in answer["message"]
     assert time.monotonic() - started < 30  # each within the connect timeout, not asyncpg's 60 s
+    # A path that needs no key answers as ever, with a key the database cannot check
+    # (Prometheus scraping /metrics with a bearer token).
+    for path in ("/healthz", "/metrics"):
+        async with tenant.session.get(
+            tenant.base + path, headers={"Authorization": f"Bearer {tenant.key}"}
+        ) as rsp:
+            assert rsp.status == 200, (path, await rsp.text())
 
     await proxy.heal()
 

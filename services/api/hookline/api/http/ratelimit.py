@@ -30,7 +30,7 @@ from aiohttp import web
 
 from hookline.api.http.auth import credential, tenant_of_key
 from hookline.api.http.context import CONTEXT
-from hookline.api.http.errors import ApiError, Handler, Unauthorized
+from hookline.api.http.errors import ApiError, Handler, Unauthorized, unavailable_of
 from hookline.core.config import Settings
 
 MAX_KEYS = 100_000
@@ -162,6 +162,12 @@ async def rate_limit(request: web.Request, handler: Handler) -> web.StreamRespon
         tenant = await tenant_of_key(request.app[CONTEXT].pool, key)
     except Unauthorized:
         limiter.charge_address(request.remote, time.monotonic())
+        return await handler(request)
+    except Exception as exc:
+        if unavailable_of(exc) is None:
+            raise
+        # PostgreSQL is out of reach: the view answers, 503 if it needs the key; a path
+        # that does not (/healthz, /metrics scraped with a token) still answers.
         return await handler(request)
     limiter.charge_tenant(tenant.id, time.monotonic())
     return await handler(request)
