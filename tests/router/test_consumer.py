@@ -1,16 +1,20 @@
-"""Tests for ``hand_over``, the router consumer's inline hand-over of a fetched record:
-it must behave as Faust's ``wait_first(callback(message), suspend_flow.wait())``."""
+"""hookline.router.consumer: ``hand_over``, the inline hand-over of a fetched record,
+behaves as Faust's ``wait_first(callback(message), suspend_flow.wait())``; a commit
+whose partitions all moved away commits nothing instead of crashing the worker."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from hookline.core.config import Settings
 from hookline.router.app import create_app
-from hookline.router.consumer import Consumer, hand_over
+from hookline.router.consumer import Consumer, ConsumerThread, hand_over
 
 
 class Race:
@@ -92,3 +96,45 @@ async def test_a_failing_hand_over_raises_inline_and_after_a_wait() -> None:
 def test_the_router_app_consumes_with_it() -> None:
     app = create_app(Settings.from_env({"HOOKLINE_TOPIC_PREFIX": "t-consumer"}))
     assert isinstance(app.consumer, Consumer)
+
+
+MINE, GONE = TP("hl.events", 0), TP("hl.events", 1)
+
+
+def _thread(assigned: set[TP]) -> Any:
+    thread = object.__new__(ConsumerThread)  # no consumer: none is reached
+    thread.assignment = lambda: assigned  # type: ignore[method-assign]
+    return thread
+
+
+@pytest.fixture
+def faust_commits(monkeypatch: pytest.MonkeyPatch) -> list[Mapping[TP, int]]:
+    calls: list[Mapping[TP, int]] = []
+
+    async def commit(self: Any, offsets: Mapping[TP, int]) -> bool:
+        calls.append(offsets)
+        return True
+
+    monkeypatch.setattr(faust_aiokafka.AIOKafkaConsumerThread, "_commit", commit)
+    return calls
+
+
+async def test_a_commit_of_only_revoked_partitions_commits_nothing(
+    faust_commits: list[Mapping[TP, int]],
+) -> None:
+    assert await _thread(set())._commit({GONE: 7}) is False
+    assert faust_commits == []  # aiokafka would have raised ValueError({}): a crash
+
+
+async def test_a_commit_with_a_partition_still_held_goes_to_faust(
+    faust_commits: list[Mapping[TP, int]],
+) -> None:
+    assert await _thread({MINE})._commit({MINE: 3, GONE: 7}) is True
+    assert faust_commits == [{MINE: 3, GONE: 7}]  # Faust drops GONE itself
+
+
+def test_the_consumer_runs_on_this_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ConsumerThread, "__init__", lambda self, *a, **k: None)
+    consumer = object.__new__(Consumer)
+    consumer.loop, consumer.beacon = None, None  # type: ignore[assignment]
+    assert isinstance(consumer._new_consumer_thread(), ConsumerThread)

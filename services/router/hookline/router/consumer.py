@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator, Mapping
 from typing import Any, ClassVar, cast
 
 import faust
@@ -59,8 +59,32 @@ def _resumed(coro: Coroutine[Any, Any, Any], waiting: Any) -> Generator[Any, Non
     return (yield from cast(Any, coro))
 
 
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, but a commit that finds none of its partitions still
+    assigned commits nothing instead of crashing the worker.
+
+    faust-streaming 0.15.3 filters a commit's offsets down to the partitions held at
+    that moment; when a rebalance has just taken them all, it hands aiokafka an empty
+    mapping, which aiokafka refuses (``ValueError({})``), and Faust crashes the worker
+    on any exception from a commit. Nothing is lost by committing nothing: the
+    partitions' new owner starts from their last commit, and what was routed since is
+    deduplicated (docs/delivery.md, "Duplicates").
+    """
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        assigned = self.assignment()
+        if not any(tp in assigned for tp in offsets):
+            return False  # every partition moved away: nothing of ours to commit
+        committed: bool = await super()._commit(offsets)
+        return committed
+
+
 class Consumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with ``_drain_messages`` handing records on inline."""
+    """Faust's aiokafka consumer with ``_drain_messages`` handing records on inline,
+    and ``ConsumerThread`` as its thread."""
+
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
         # Faust's loop (faust/transport/consumer.py, 0.15.3), but for ``hand_over``.
