@@ -190,3 +190,46 @@ async def test_sigterm_while_postgresql_is_down_stops_promptly_and_loses_nothing
         return any(r.path == "/down" for r in receiver.received)
 
     await eventually(arrived, timeout_s=30)  # not committed past: made after the restart
+
+
+async def test_a_target_aiohttp_cannot_send_to_is_refused_once_not_retried_for_30_hours(
+    stack: Stack, admin: Api, receiver: Receiver
+) -> None:
+    """A soft hyphen (U+00AD) in the host of a record written straight to the topic
+    (the API refuses it, 422): one REFUSED attempt, then the dead letters."""
+    _, api = await new_tenant(admin)
+    sub = await subscribe(api, receiver, path="/soft-hyphen")
+    mine = [v for k, v in await read_all(stack, "subscriptions") if k == str(sub["id"]).encode()]
+    record = SubscriptionRecord.decode(mine[-1] or b"")
+    soft = dataclasses.replace(
+        record, version=record.version + 1, target_url="https://exa\u00admple.com/hook"
+    )
+    await write(stack, "subscriptions", soft.key(), soft.encode())
+
+    async def moved() -> bool:
+        status, body = await api.call("GET", f"/v2/event/subscription/{sub['id']}")
+        return status == 200 and "\u00ad" in body["value"]["targetUrl"]
+
+    await eventually(moved)
+    await asyncio.sleep(1)  # the deliverer's feed applies it too
+    assert (await api.call("POST", "/v2/event/publish", {"event": "product.update", "id": 1}))[
+        0
+    ] == 202
+
+    async def dead() -> bool:
+        status, body = await api.call("GET", f"/v2/event/subscription/{sub['id']}/deadletters")
+        return status == 200 and body["fullResultSize"] == 1
+
+    await eventually(dead)
+    logged: list[dict[str, Any]] = []
+
+    async def attempted() -> bool:
+        nonlocal logged
+        status, body = await api.call("GET", f"/v2/event/subscription/{sub['id']}/attempts")
+        logged = body["values"] if status == 200 else []
+        return bool(logged)
+
+    await eventually(attempted)
+    [attempt] = logged  # one attempt: refused, not retried
+    assert attempt["outcome"] == "REFUSED" and "target not allowed" in attempt["reason"]
+    assert not [r for r in receiver.received if r.path == "/soft-hyphen"]
