@@ -43,7 +43,7 @@ from hookline.core.catalog import set_plural
 from hookline.core.config import Settings
 from hookline.core.failure import is_poison, reason_of, retry_infra
 from hookline.core.kafka import assign_all, consumer
-from hookline.core.messages import CatalogEntry, SubscriptionRecord
+from hookline.core.messages import CatalogEntry, SourceRecord, SubscriptionRecord
 from hookline.core.quarantine import quarantine_record
 from hookline.core.subscriptions import SubscriptionTable
 
@@ -220,3 +220,36 @@ class CatalogFeed(TopicFeed):
         if raw is not None:
             entry = CatalogEntry.decode(raw)
             set_plural(entry.name, entry.plural)
+
+
+class SourceFeed(TopicFeed):
+    """The sources an admin defined, from ``hookline.sources``, folded by ``version``
+    as subscriptions are (a record not newer than the one held is ignored).
+    ``on_change`` is called with each source whose definition changed (deleted too)."""
+
+    name = "source-feed"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        service: str = "feed",
+        on_change: Callable[[SourceRecord], None] | None = None,
+    ) -> None:
+        super().__init__(settings, topics.sources(settings), service=service)
+        self.latest: dict[str, SourceRecord] = {}  # deleted ones too: versions go on
+        self._on_change = on_change
+
+    def live(self) -> list[SourceRecord]:
+        return sorted((s for s in self.latest.values() if not s.deleted), key=lambda s: s.name)
+
+    def _apply(self, raw: bytes | None) -> None:
+        if raw is None:
+            return
+        record = SourceRecord.decode(raw)
+        held = self.latest.get(record.name)
+        if held is not None and record.version <= held.version:
+            return
+        self.latest[record.name] = record
+        if self._on_change is not None:
+            self._on_change(record)

@@ -45,6 +45,7 @@ FORMATS = (CLOUDEVENTS, JSON_FORMAT)
 MAX_EVENT_BYTES = 1_000_000  # as the API's publish: under the broker's default 1 MiB
 MAX_ID = 200  # eventId and object id characters, as the API's publish
 MAX_PATH = 200
+MAX_PREFIX = 200
 MAX_STEPS = 32
 PATH_FIELDS = ("event", "id", "tenant", "version", "eventId", "value", "occurredAt")
 REQUIRED_PATHS = ("event", "id", "tenant")
@@ -165,8 +166,8 @@ def problems(record: SourceRecord, *, prefix: str) -> dict[str, str]:
     ):
         if not ATTRIBUTE.fullmatch(value):
             found[field] = f"{field} is a CloudEvents attribute name: 1 to 20 of a-z and 0-9"
-    if _CONTROL.search(record.type_prefix):
-        found["typePrefix"] = "typePrefix must be on one line, without control characters"
+    if len(record.type_prefix) > MAX_PREFIX or _CONTROL.search(record.type_prefix):
+        found["typePrefix"] = f"typePrefix is at most {MAX_PREFIX} characters, on one line"
     found.update(_path_problems(record))
     return found
 

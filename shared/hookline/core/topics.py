@@ -61,6 +61,11 @@ def catalog(settings: Settings) -> str:
     return f"{settings.topic_prefix}.catalog"
 
 
+def sources(settings: Settings) -> str:
+    """Existing topics read as events (``SourceRecord``, compacted), for the router."""
+    return f"{settings.topic_prefix}.sources"
+
+
 def attempts(settings: Settings) -> str:
     return f"{settings.topic_prefix}.attempts"
 
@@ -109,6 +114,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
         ),
         TopicSpec(catalog(settings), 1, {"cleanup.policy": "compact"}),
+        TopicSpec(sources(settings), 1, {"cleanup.policy": "compact"}),
         TopicSpec(deliveries(settings), n),
         TopicSpec(deliveries_bulk(settings), n),
         TopicSpec(attempts(settings), n),

@@ -24,6 +24,7 @@ from hookline.api.http import (
     quarantine,
     ratelimit,
     replay,
+    sources,
     subscriptions,
 )
 from hookline.api.http.context import CONTEXT, Context
@@ -59,6 +60,7 @@ def create_app(settings: Settings, *, worker: bool = False) -> web.Application:
     app.router.add_routes(delivery.routes)
     app.router.add_routes(replay.routes)
     app.router.add_routes(quarantine.routes)
+    app.router.add_routes(sources.routes)
     dialects.add_routes(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -86,6 +88,7 @@ def create_app(settings: Settings, *, worker: bool = False) -> web.Application:
                 await projector.stop()
 
     app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(sources.resources)  # the sources feed; needs the Context
     if worker:
         app.cleanup_ctx.append(_worker)  # needs the Context made by resources
     return app

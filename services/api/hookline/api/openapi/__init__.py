@@ -18,6 +18,7 @@ from hookline.api.openapi.paths import admin_paths, event_paths, subscription_pa
 from hookline.api.openapi.quarantine import quarantine_paths
 from hookline.api.openapi.replay import replay_paths
 from hookline.api.openapi.schemas import SCHEMAS
+from hookline.api.openapi.sources import sources_paths
 
 routes = web.RouteTableDef()
 UNDOCUMENTED = ("/healthz", "/readyz", "/metrics", "/v2/openapi.json", "/v2/docs")
@@ -49,6 +50,7 @@ def document() -> Doc:
             **event_paths(),
             **admin_paths(),
             **quarantine_paths(),
+            **sources_paths(),
             **dialect_paths(),
         },
         "components": {

@@ -1,0 +1,105 @@
+"""``/v2/admin/sources``: an admin defines, reads, replaces and deletes sources."""
+
+from __future__ import annotations
+
+import secrets
+
+from support.client import Api
+from support.stack import Stack
+
+
+def name() -> str:
+    return f"src-{secrets.token_hex(4)}"
+
+
+async def test_a_source_is_created_read_listed_replaced_and_deleted(admin: Api) -> None:
+    source = name()
+    path = f"/v2/admin/sources/{source}"
+    body = {"topic": f"{source}.ce", "format": "cloudevents", "typePrefix": "com.example."}
+    status, created = await admin.call("PUT", path, body)
+    assert status == 201, created
+    value = created["value"]
+    assert (value["name"], value["version"], value["tenantAttribute"]) == (
+        source,
+        0,
+        "hooklinetenant",
+    )
+
+    status, read = await admin.call("GET", path)
+    assert status == 200 and read["value"] == value
+    status, listed = await admin.call("GET", "/v2/admin/sources")
+    assert status == 200 and value in listed["values"]
+
+    paths = {"event": "$.kind", "id": "$.order.id", "tenant": "$.meta.tenant"}
+    status, replaced = await admin.call(
+        "PUT", path, {"topic": f"{source}.json", "format": "json", "paths": paths}
+    )
+    assert status == 200, replaced
+    assert replaced["value"]["version"] == 1 and replaced["value"]["paths"] == paths
+    assert replaced["value"]["createdAt"] == value["createdAt"]
+
+    status, _ = await admin.call("DELETE", path)
+    assert status == 204
+    status, gone = await admin.call("GET", path)
+    assert status == 404 and "there is no source" in gone["message"]
+    status, _ = await admin.call("DELETE", path)
+    assert status == 404
+    status, again = await admin.call("PUT", path, body)  # a new life, versions go on
+    assert status == 201 and again["value"]["version"] == 3
+
+
+async def test_a_bad_definition_is_a_422_naming_each_field(admin: Api) -> None:
+    path = f"/v2/admin/sources/{name()}"
+    status, body = await admin.call(
+        "PUT",
+        path,
+        {"topic": "a b", "format": "avro", "colour": 1},
+    )
+    assert status == 422, body
+    fields = {d["field"] for d in body["validationMessages"]}
+    assert fields == {"colour"}  # unknown fields first: nothing else is read
+    status, body = await admin.call("PUT", path, {"topic": "a b", "format": "avro"})
+    assert status == 422
+    assert {d["field"] for d in body["validationMessages"]} == {"topic", "format"}
+    status, body = await admin.call(
+        "PUT", path, {"topic": "t", "format": "json", "paths": {"event": "a..b"}}
+    )
+    assert status == 422
+    assert {d["field"] for d in body["validationMessages"]} == {
+        "paths.event",
+        "paths.id",
+        "paths.tenant",
+    }
+    status, body = await admin.call("PUT", path, {"format": "cloudevents"})
+    assert status == 422 and "topic is required" in body["message"]
+
+
+async def test_hookline_s_own_topics_and_a_topic_already_read_are_refused(
+    admin: Api, stack: Stack
+) -> None:
+    prefix = stack.env["HOOKLINE_TOPIC_PREFIX"]
+    status, body = await admin.call(
+        "PUT", f"/v2/admin/sources/{name()}", {"topic": f"{prefix}.events", "format": "cloudevents"}
+    )
+    assert status == 422 and "one of Hookline's own" in body["message"]
+    topic = f"shared-{secrets.token_hex(3)}"
+    first, second = name(), name()
+    status, _ = await admin.call(
+        "PUT", f"/v2/admin/sources/{first}", {"topic": topic, "format": "cloudevents"}
+    )
+    assert status == 201
+    status, body = await admin.call(
+        "PUT", f"/v2/admin/sources/{second}", {"topic": topic, "format": "cloudevents"}
+    )
+    assert status == 422 and f"read by source '{first}' already" in body["message"]
+    await admin.call("DELETE", f"/v2/admin/sources/{first}")
+
+
+async def test_only_the_admin_token_defines_sources(admin: Api, tenant: Api) -> None:
+    path = f"/v2/admin/sources/{name()}"
+    status, _ = await tenant.call("PUT", path, {"topic": "t", "format": "cloudevents"})
+    assert status == 401
+    status, _ = await tenant.call("GET", "/v2/admin/sources")
+    assert status == 401
+    status, _ = await admin.as_key("wrong").call("GET", "/v2/admin/sources")
+    assert status == 401
