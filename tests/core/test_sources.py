@@ -373,6 +373,7 @@ def test_any_record_of_a_json_source_maps_or_is_refused(record: dict[str, Any]) 
     assert_valid(map_record(JSON_SOURCE, Record(None, orjson.dumps(record)), now=1.0))
 
 
+@settings(deadline=None)
 @given(st.text(max_size=40))
 def test_any_text_parses_as_a_path_or_is_refused(text: str) -> None:
     try:

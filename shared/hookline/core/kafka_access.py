@@ -72,6 +72,7 @@ def needs(settings: Settings, service: str) -> Needs:
                 topics.events(t),
                 topics.subscriptions(t),
                 topics.catalog(t),
+                topics.sources(t),
                 topics.attempts(t),
                 topics.dead_letters(t),
                 topics.quarantine(t),
@@ -80,13 +81,21 @@ def needs(settings: Settings, service: str) -> Needs:
                 topics.events(t),
                 topics.subscriptions(t),
                 topics.catalog(t),
+                topics.sources(t),
                 topics.deliveries(t),
                 topics.quarantine(t),
             ),
         ),
         "router": Needs(
-            read=(topics.events(t), topics.subscriptions(t), topics.catalog(t), *router_own),
-            write=(*lanes, *router_own, topics.quarantine(t)),
+            read=(
+                topics.events(t),
+                topics.subscriptions(t),
+                topics.catalog(t),
+                topics.sources(t),
+                *router_own,
+            ),
+            # events: what the sources read (hookline.router.sources) becomes events.
+            write=(topics.events(t), *lanes, *router_own, topics.quarantine(t)),
         ),
         "deliverer": Needs(
             read=(*lanes, topics.subscriptions(t), topics.catalog(t)),

@@ -47,6 +47,7 @@ from hookline.router.fanout import BulkLane, FanOutRouter
 from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent, RoutedFeed, routed_topic
 from hookline.router.route import Batcher, EventRouter, Fetched, Quarantine
+from hookline.router.sources import SourceService
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,9 @@ def create_app(settings: Settings) -> faust.App:
     recent = Recent(settings.dedup_window_s)
     routed = RoutedFeed(settings, recent)
     catalog = CatalogFeed(settings, service="router")  # the plurals that name batch objects
-    app.add_dependency(FeedService(settings, [subscriptions, routed, catalog]))
+    sources = SourceService(settings)  # existing topics read into hookline.events
+    app.add_dependency(FeedService(settings, [subscriptions, routed, catalog, sources.feed]))
+    app.add_dependency(sources)
     lag = service.LagTracker(
         app.conf.id, lambda: service.position_lag(app.consumer, [topics.events(settings)])
     )

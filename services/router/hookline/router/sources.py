@@ -1,0 +1,283 @@
+"""Existing topics as sources, read by the router: each record becomes an event.
+
+``SourceService`` follows ``hookline.sources`` (a ``SourceFeed``) and keeps one
+``SourceReader`` per live source, started and stopped as sources are put and deleted
+while the router runs. A reader is a plain aiokafka consumer in the group
+``<prefix>-router-source-<name>`` (the routers split the topic's partitions); for each
+fetched batch it maps every record (``hookline.core.sources.map_record``), writes the
+events to ``hookline.events`` keyed as the API writes them (``tenant:object-type:id``),
+quarantines the records that map to nothing with the reason, waits for the broker's
+acknowledgements, and only then commits the source's offsets. The route agent then
+gives these events every guarantee of a published one (commit after routing, dedupe by
+eventId, order per object): a record read twice after a crash carries the same eventId
+and its copy is dropped.
+
+Why a hop through ``hookline.events`` rather than routing straight from the source:
+one path for every event (the same fences, dedupe, fan-out lanes and tests), and a
+source topic keyed by the producer's own key is re-keyed by object, so an object's
+events keep their order however the producer partitioned them.
+
+A reader that cannot go on (a missing ACL on the source's topic, a fatal broker error, a
+bug) stops alone: it logs why, its batch is not committed (so nothing is lost: it is read
+again), and it starts again after ``RESTART_S`` from the source's definition as it is
+then. One source's trouble never stops the router or another source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from mode import Service
+
+from hookline.core import db, kafka, metrics, topics
+from hookline.core.catalog import is_known
+from hookline.core.config import Settings
+from hookline.core.failure import retry_infra
+from hookline.core.feed import SourceFeed
+from hookline.core.messages import Event, SourceRecord
+from hookline.core.quarantine import quarantine_record
+from hookline.core.sources import Record, Refusal, Refused, Source, map_record, source_of
+
+log = logging.getLogger(__name__)
+
+FETCH_RECORDS = 500
+TOPIC_WAIT_S = 5.0  # how often a reader looks again for a topic that does not exist yet
+STOP_WAIT_S = 10.0
+RESTART_S = 30.0  # after a reader failed
+
+
+class Tenants:
+    """Which tenant ids exist, asked of PostgreSQL (``tenants``) once per unknown id:
+    a tenant is never deleted, so a known id stays known. The pool is made on first use,
+    so a router without sources needs no database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self._known: set[int] = set()
+
+    async def existing(self, ids: set[int]) -> set[int]:
+        unknown = ids - self._known
+        if unknown:
+            found = await retry_infra(lambda: self._query(sorted(unknown)), what="tenants")
+            self._known |= found
+        return ids & self._known
+
+    async def _query(self, ids: list[int]) -> set[int]:
+        if self._pool is None:
+            self._pool = await db.connect(self._settings.database_url, max_size=2)
+        rows = await self._pool.fetch("SELECT id FROM tenants WHERE id = ANY($1::bigint[])", ids)
+        return {int(r["id"]) for r in rows}
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+
+class SourceReader:
+    """One source's topic, read into ``hookline.events`` (see the module's docstring)."""
+
+    def __init__(
+        self, settings: Settings, source: Source, producer: AIOKafkaProducer, tenants: Tenants
+    ) -> None:
+        self.source = source
+        self._settings = settings
+        self._producer = producer
+        self._tenants = tenants
+        self._events = topics.events(settings)
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def group(self) -> str:
+        return f"{self._settings.topic_prefix}-router-source-{self.source.name}"
+
+    async def run(self) -> None:
+        try:
+            if await self._topic_exists():
+                self._consumer = kafka.consumer(
+                    self._settings, group=self.group, max_poll_records=FETCH_RECORDS
+                )
+                await self._consumer.start()
+                self._consumer.subscribe([self.source.topic])
+                log.info("reading source %s from %s", self.source.name, self.source.topic)
+                while not self._stopping.is_set():
+                    await self._step(self._consumer)
+        finally:
+            if self._consumer is not None:
+                await self._consumer.stop()
+
+    def stop(self) -> None:
+        """Ends ``run`` after the batch under way is committed."""
+        self._stopping.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopping.is_set()
+
+    async def _topic_exists(self) -> bool:
+        """Wait until the topic exists (asked of the whole cluster's metadata, so that
+        asking never creates it on a broker that auto-creates topics); False if the
+        reader was stopped before."""
+        probe = kafka.consumer(self._settings, group=None)
+        await probe.start()
+        try:
+            while not self._stopping.is_set():
+                found = await retry_infra(probe.topics, what=f"source {self.source.name}")
+                if self.source.topic in found:
+                    return True
+                log.warning(
+                    "source %s: topic %s does not exist (yet)", self.source.name, self.source.topic
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), TOPIC_WAIT_S)
+            return False
+        finally:
+            await probe.stop()
+
+    async def _step(self, consumer: AIOKafkaConsumer) -> None:
+        async def fetch() -> dict[TopicPartition, list[Any]]:
+            got: dict[TopicPartition, list[Any]] = await consumer.getmany(
+                timeout_ms=500, max_records=FETCH_RECORDS
+            )
+            return got
+
+        batches = await retry_infra(fetch, what=f"source {self.source.name}: fetch")
+        records = [r for tp_records in batches.values() for r in tp_records]
+        if not records:
+            return
+        await self.take(records)
+        ends = {tp: rs[-1].offset + 1 for tp, rs in batches.items() if rs}
+        await retry_infra(lambda: consumer.commit(ends), what=f"source {self.source.name}: commit")
+
+    async def take(self, records: list[Any]) -> None:
+        """Map, write and quarantine one fetch's records; returns once the broker
+        acknowledged every write, so that their offsets may be committed."""
+        mapped = [(r, map_record(self.source, _record_of(r), known=is_known)) for r in records]
+        claimed = {m.tenant for _, m in mapped if isinstance(m, Event)}
+        existing = await self._tenants.existing(claimed) if claimed else set()
+        sent: list[Awaitable[Any]] = []
+        for rec, found in mapped:
+            m = found
+            if isinstance(m, Event) and m.tenant not in existing:
+                m = Refused(f"tenant {m.tenant} does not exist", str(m.tenant))
+            if isinstance(m, Refused):
+                await self._quarantine(rec, m)
+            else:
+                sent.append(await self._producer.send(self._events, m.encode(), key=m.key()))
+        await asyncio.gather(*sent)
+        metrics.EVENTS_PUBLISHED.inc(len(sent))
+
+    async def _quarantine(self, rec: Any, refused: Refused) -> None:
+        reason = f"source {self.source.name}: {refused.reason}"
+        await retry_infra(
+            lambda: quarantine_record(
+                self._producer,
+                self._settings,
+                service="router",
+                record=rec,
+                reason=reason,
+                tenant=refused.tenant,
+            ),
+            what=f"source {self.source.name}: quarantine",
+        )
+
+
+def _record_of(rec: Any) -> Record:
+    return Record(
+        key=rec.key,
+        value=rec.value,
+        headers=tuple(rec.headers or ()),
+        partition=rec.partition,
+        offset=rec.offset,
+        timestamp_ms=rec.timestamp if rec.timestamp_type is not None else None,
+    )
+
+
+class SourceService(Service):
+    """The feed of sources and a reader for each (an ``app.add_dependency`` of the
+    router; ``feed`` goes in the ``FeedService``, which starts it once the topics are
+    there)."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.feed = SourceFeed(settings, service="router", on_change=self._changed)
+        self.tenants = Tenants(settings)
+        self.readers: dict[str, tuple[SourceReader, asyncio.Task[None]]] = {}
+        self._changes: asyncio.Queue[SourceRecord] = asyncio.Queue()
+        self._producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.restart_s = RESTART_S
+
+    def _changed(self, record: SourceRecord) -> None:
+        self._changes.put_nowait(record)
+
+    async def on_start(self) -> None:
+        self._producer = kafka.producer(self.settings)
+        await self._producer.start()
+        self._task = asyncio.create_task(self._follow(), name="sources")
+
+    async def on_stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for name in list(self.readers):
+            await self._stop_reader(name)
+        if self._producer is not None:
+            await self._producer.stop()
+        await self.tenants.close()
+
+    async def _follow(self) -> None:
+        while True:
+            record = await self._changes.get()
+            await self._stop_reader(record.name)
+            if not record.deleted:
+                self._start_reader(record)
+
+    def _start_reader(self, record: SourceRecord) -> None:
+        assert self._producer is not None
+        try:
+            source = source_of(record, prefix=self.settings.topic_prefix)
+        except Refusal as exc:  # the API checks as much; a record written by hand may not be
+            log.error("source %s is not read: %s", record.name, exc.reason)
+            return
+        reader = SourceReader(self.settings, source, self._producer, self.tenants)
+        task = asyncio.create_task(reader.run(), name=f"source-{record.name}")
+        task.add_done_callback(lambda t: self._ended(record.name, reader, t))
+        self.readers[record.name] = (reader, task)
+
+    async def _stop_reader(self, name: str) -> None:
+        held = self.readers.pop(name, None)
+        if held is None:
+            return
+        reader, task = held
+        reader.stop()
+        _, pending = await asyncio.wait({task}, timeout=STOP_WAIT_S)
+        if pending:
+            task.cancel()  # uncommitted records are read again by the next reader
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _ended(self, name: str, reader: SourceReader, task: asyncio.Task[None]) -> None:
+        if reader.stopped:  # on purpose
+            return
+        exc = None if task.cancelled() else task.exception()
+        log.error(
+            "the reader of source %s stopped; it starts again in %.0f s",
+            name,
+            self.restart_s,
+            exc_info=exc,
+        )
+        asyncio.get_running_loop().call_later(self.restart_s, self._restart, name)
+
+    def _restart(self, name: str) -> None:
+        """Start the source again as it is defined now (deleted meanwhile: not at all)."""
+        current = self.feed.latest.get(name)
+        if current is not None:
+            self._changes.put_nowait(current)

@@ -1,0 +1,172 @@
+"""Existing topics as sources, end to end: a producer keeps its own topic and format
+(CloudEvents structured, CloudEvents binary, plain JSON), an admin defines a source
+while the stack runs, and the events reach the subscribers; what cannot be mapped is
+quarantined with the reason and the records after it go on."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any
+
+import orjson
+from aiokafka.admin import NewTopic
+from quarantine_support import new_tenant, quarantined
+
+from hookline.core import kafka
+from hookline.core.config import Settings
+from support.client import Api
+from support.receiver import Receiver
+from support.stack import Stack
+
+Headers = list[tuple[str, bytes]]
+STRUCTURED: Headers = [("content-type", b"application/cloudevents+json; charset=UTF-8")]
+
+
+async def source_topic(stack: Stack, admin: Api, name: str, definition: dict[str, Any]) -> str:
+    """A topic of the producer's own (not Hookline's: no ``<prefix>.``), and a source
+    that reads it, put while the stack runs."""
+    settings = Settings.from_env(stack.env)
+    topic = f"{settings.topic_prefix}-own-{name}"
+    client = kafka.admin(settings)
+    await client.start()
+    try:
+        await client.create_topics([NewTopic(topic, 2, 1)])
+    finally:
+        await client.close()
+    status, body = await admin.call(
+        "PUT", f"/v2/admin/sources/{name}", {"topic": topic, **definition}
+    )
+    assert status == 201, body
+    return topic
+
+
+async def produce(stack: Stack, topic: str, records: list[tuple[bytes | None, Headers]]) -> None:
+    producer = kafka.producer(Settings.from_env(stack.env))
+    await producer.start()
+    try:
+        for n, (value, headers) in enumerate(records):
+            await producer.send_and_wait(topic, value, key=f"k{n % 3}".encode(), headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def subscribe(tenant: Api, receiver: Receiver, path: str, *events: str) -> int:
+    body = {"events": list(events), "targetUrl": f"{receiver.url}{path}"}
+    status, created = await tenant.call("POST", "/v2/event/subscription", body)
+    assert status == 201, created
+    return int(created["value"]["id"])
+
+
+def cloudevent(tenant: int, n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": f"ce-{n}",
+        "source": "/orders",
+        "type": "com.example.order.update",
+        "subject": str(n),
+        "hooklinetenant": str(tenant),
+        "data": {"id": n, "n": n},
+        **extra,
+    }
+
+
+async def test_structured_cloudevents_from_an_existing_topic_are_delivered(
+    stack: Stack, admin: Api, receiver: Receiver
+) -> None:
+    tenant, tenant_id = await new_tenant(admin)
+    sub = await subscribe(tenant, receiver, "/structured", "order.update")
+    name = f"ce-{secrets.token_hex(3)}"
+    topic = await source_topic(
+        stack, admin, name, {"format": "cloudevents", "typePrefix": "com.example."}
+    )
+    events = [orjson.dumps(cloudevent(tenant_id, n)) for n in range(5)]
+    # The same CloudEvent twice (a producer's retry): delivered once.
+    await produce(stack, topic, [(e, STRUCTURED) for e in [*events, events[0]]])
+
+    got = await receiver.wait_for(5, timeout_s=30)
+    bodies = sorted((orjson.loads(r.body) for r in got), key=lambda b: b["id"])
+    assert bodies == [
+        {"subscriptionId": sub, "event": "order.update", "id": n, "value": {"id": n, "n": n}}
+        for n in range(5)
+    ]
+    await asyncio.sleep(2)  # time for a copy to arrive, were it not dropped
+    assert len([r for r in receiver.received if r.path == "/structured"]) == 5
+
+
+async def test_binary_cloudevents_and_a_bad_record_among_them(
+    stack: Stack, admin: Api, receiver: Receiver
+) -> None:
+    tenant, tenant_id = await new_tenant(admin)
+    sub = await subscribe(tenant, receiver, "/binary", "order.create", "order.delete")
+    name = f"bin-{secrets.token_hex(3)}"
+    topic = await source_topic(stack, admin, name, {"format": "cloudevents"})
+
+    def headers(n: int, kind: str, tenant: int = tenant_id, version: int = 1) -> Headers:
+        attributes = {
+            "specversion": "1.0",
+            "id": f"{kind}-{n}",
+            "source": "/orders",
+            "type": kind,
+            "subject": str(n),
+            "hooklinetenant": str(tenant),
+            "hooklineversion": str(version),
+        }
+        return [(f"ce_{k}", v.encode()) for k, v in attributes.items()]
+
+    json_type = [("content-type", b"application/json")]
+    records = [
+        (b'{"id": 1}', [*headers(1, "order.create"), *json_type]),
+        (b'{"id": 2}', headers(2, "order.create", tenant=987654321)),  # no such tenant
+        (b"not json", headers(3, "order.create")),
+        (None, headers(1, "order.delete", version=2)),  # a tombstone: a delete, no value
+    ]
+    await produce(stack, topic, records)
+
+    got = await receiver.wait_for(2, timeout_s=30)
+    assert [orjson.loads(r.body) for r in got] == [
+        {"subscriptionId": sub, "event": "order.create", "id": 1, "value": {"id": 1}},
+        {"subscriptionId": sub, "event": "order.delete", "id": 1, "value": None},
+    ]
+    deadline = time.monotonic() + 30
+    found = await quarantined(admin, topic=topic)
+    while len(found) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.3)
+        found = await quarantined(admin, topic=topic)
+    reasons = sorted(q["reason"] for q in found)
+    assert len(reasons) == 2, reasons
+    assert reasons[0] == f"source {name}: tenant 987654321 does not exist"
+    assert reasons[1].startswith(f"source {name}: the data (the value) is not JSON")
+    assert {q["tenant"] for q in found} == {"987654321", None}
+
+
+async def test_plain_json_mapped_by_paths_is_delivered(
+    stack: Stack, admin: Api, receiver: Receiver
+) -> None:
+    tenant, tenant_id = await new_tenant(admin)
+    sub = await subscribe(tenant, receiver, "/json", "product.update")
+    name = f"json-{secrets.token_hex(3)}"
+    paths = {
+        "event": "$.kind",
+        "id": "$.product.sku",
+        "tenant": "$.account.id",
+        "version": "$.product.rev",
+        "value": "$.product",
+    }
+    topic = await source_topic(stack, admin, name, {"format": "json", "paths": paths})
+    record = {
+        "kind": "product.update",
+        "account": {"id": tenant_id},
+        "product": {"sku": "W-1", "rev": 3, "name": "Widget"},
+    }
+    await produce(stack, topic, [(orjson.dumps(record), [])])
+
+    (got,) = await receiver.wait_for(1, timeout_s=30)
+    assert got.path == "/json"
+    assert orjson.loads(got.body) == {
+        "subscriptionId": sub,
+        "event": "product.update",
+        "id": "W-1",
+        "value": {"sku": "W-1", "rev": 3, "name": "Widget"},
+    }

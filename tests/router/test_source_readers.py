@@ -1,0 +1,117 @@
+"""The router's source readers with fakes: what is written, what is quarantined, and
+that a reader that fails starts again alone (the end-to-end tests are in
+tests/e2e/test_router_sources.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+
+from hookline.core.config import Settings
+from hookline.core.messages import Event, Quarantined, SourceRecord
+from hookline.core.sources import Source
+from hookline.router.sources import SourceReader, SourceService
+
+SETTINGS = Settings.from_env({"HOOKLINE_TOPIC_PREFIX": "hl"})
+SOURCE = Source(name="orders", topic="orders", format="cloudevents", version=0)
+
+
+@dataclass
+class Rec:
+    value: bytes | None
+    offset: int
+    headers: tuple[tuple[str, bytes], ...] = ()
+    key: bytes | None = None
+    topic: str = "orders"
+    partition: int = 0
+    timestamp: int = 1000
+    timestamp_type: int = 0
+
+
+@dataclass
+class FakeProducer:
+    sent: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
+        self.sent.append((topic, value, key))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        self.sent.append((topic, value, key))
+
+
+class FakeTenants:
+    def __init__(self, known: set[int]) -> None:
+        self.known = known
+        self.asked: list[set[int]] = []
+
+    async def existing(self, ids: set[int]) -> set[int]:
+        self.asked.append(ids)
+        return ids & self.known
+
+
+def ce(tenant: int, n: int) -> Rec:
+    event = {
+        "specversion": "1.0",
+        "id": f"e{n}",
+        "source": "/o",
+        "type": "order.update",
+        "subject": str(n),
+        "hooklinetenant": str(tenant),
+        "data": {"n": n},
+    }
+    headers = (("content-type", b"application/cloudevents+json"),)
+    return Rec(orjson.dumps(event), n, headers)
+
+
+async def test_events_are_written_keyed_by_object_and_the_unmappable_quarantined() -> None:
+    producer, tenants = FakeProducer(), FakeTenants({7})
+    reader = SourceReader(SETTINGS, SOURCE, producer, tenants)  # type: ignore[arg-type]
+    await reader.take([ce(7, 1), ce(8, 2), Rec(b"junk", 3), ce(7, 4)])
+
+    assert tenants.asked == [{7, 8}]  # one question for the batch
+    topics = [t for t, _, _ in producer.sent]
+    assert topics == ["hl.events", "hl.quarantine", "hl.quarantine", "hl.events"]
+    first = Event.decode(producer.sent[0][1])
+    assert (first.event_id, first.tenant, first.id, producer.sent[0][2]) == (
+        "e1",
+        7,
+        1,
+        b"7:order:1",
+    )
+    reasons = [Quarantined.decode(v).reason for t, v, _ in producer.sent if t == "hl.quarantine"]
+    assert reasons[0] == "source orders: tenant 8 does not exist"
+    assert reasons[1].startswith("source orders: not a CloudEvent")
+
+
+async def test_a_reader_that_fails_starts_again_from_the_definition_of_then(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = SourceService(SETTINGS)
+    service.restart_s = 0.01
+    started: list[int] = []
+
+    async def failing_run(self: SourceReader) -> None:
+        started.append(self.source.version)
+        raise RuntimeError("TopicAuthorizationFailed")
+
+    record = SourceRecord("orders", "orders", "cloudevents", 0, 0.0, 0.0)
+    service._producer = FakeProducer()
+    monkeypatch.setattr(SourceReader, "run", failing_run)
+    follow = asyncio.create_task(service._follow())
+    service.feed.latest["orders"] = record
+    service._changed(record)
+    await asyncio.sleep(0.05)
+    newer = SourceRecord("orders", "orders", "cloudevents", 1, 0.0, 0.0)
+    service.feed.latest["orders"] = newer  # changed while the reader was down
+    await asyncio.sleep(0.05)
+    follow.cancel()
+    await asyncio.gather(follow, return_exceptions=True)
+    assert started[0] == 0 and len(started) >= 3  # it went on failing, and restarting
+    assert started[-1] == 1  # with the definition as it was then, not the one it had
