@@ -16,13 +16,15 @@ from aiokafka.errors import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookline.core.errors import DatabaseUnavailable, KafkaUnavailable
+from hookline.core.errors import DatabaseUnavailable, KafkaRefused, KafkaUnavailable
 from hookline.core.failure import (
     Backoff,
     Failure,
     Stopped,
     classify,
+    not_fatal,
     reason_of,
+    retry,
     retry_infra,
 )
 from hookline.core.messages import MessageError
@@ -141,3 +143,68 @@ async def test_give_up_after_raises_the_last_failure() -> None:
         await retry_infra(
             op, what="test", give_up_after_s=0.05, backoff=Backoff(first_s=0.01, max_s=0.02)
         )
+
+
+# What an operation may raise, by the way ``retry`` must meet it.
+_INFRA_ERRORS = (KafkaConnectionError(), TimeoutError("t"), DatabaseUnavailable("down"))
+_OTHER_ERRORS = (MessageError("bad"), ProducerFenced(), KafkaRefused("fix a setting"))
+_NO_PAUSE = Backoff(first_s=0.0, max_s=0.0)
+
+
+@given(
+    st.lists(st.sampled_from(_INFRA_ERRORS + _OTHER_ERRORS), max_size=8),
+    st.none() | st.integers(min_value=1, max_value=10),
+)
+def test_retry_goes_on_exactly_while_the_failures_are_retryable(
+    failures: list[BaseException], tries: int | None
+) -> None:
+    """Failures, then a success: ``retry`` returns the success if every failure before it
+    is an infrastructure failure and the tries last, else raises the first that is not
+    (or the last one tried); ``op`` is called exactly once per try, never after."""
+    calls: list[int] = []
+
+    async def op() -> str:
+        calls.append(1)
+        if len(calls) <= len(failures):
+            raise failures[len(calls) - 1]
+        return "done"
+
+    stop_at = next(
+        (i for i, exc in enumerate(failures) if classify(exc) is not Failure.INFRA), None
+    )
+    limit = len(failures) + 1 if tries is None else tries
+    expected_calls = min(limit, len(failures) + 1 if stop_at is None else stop_at + 1)
+
+    async def run() -> str:
+        return await retry(op, what="test", tries=tries, backoff=_NO_PAUSE)
+
+    if expected_calls == len(failures) + 1:
+        assert asyncio.run(run()) == "done"
+    else:
+        with pytest.raises(type(failures[expected_calls - 1])):
+            asyncio.run(run())
+    assert len(calls) == expected_calls
+
+
+async def test_retry_retries_what_its_condition_names_and_nothing_else() -> None:
+    seen: list[BaseException] = []
+    raised = iter([KeyError("conflict"), KeyError("conflict"), ValueError("other")])
+
+    async def op() -> None:
+        exc = next(raised)
+        seen.append(exc)
+        raise exc
+
+    with pytest.raises(ValueError):
+        await retry(op, what="test", when=lambda e: isinstance(e, KeyError), backoff=_NO_PAUSE)
+    assert [type(e) for e in seen] == [KeyError, KeyError, ValueError]
+
+
+async def test_not_fatal_retries_poison_too_but_never_a_fatal_error() -> None:
+    raised = iter([MessageError("the whole batch"), KafkaConnectionError(), ProducerFenced()])
+
+    async def op() -> None:
+        raise next(raised)
+
+    with pytest.raises(ProducerFenced):
+        await retry(op, what="test", when=not_fatal, backoff=_NO_PAUSE)

@@ -8,7 +8,9 @@ feeds, the API's projectors) meets an exception in one of three ways, and
   ``OSError`` and so ``TimeoutError``, a lost or refused PostgreSQL connection, a
   serialization failure). The same record would succeed later: ``retry_infra``
   tries again with a bounded backoff, and gives up when the loop is stopping (so a
-  SIGTERM or a rebalance still completes) or past an optional deadline.
+  SIGTERM or a rebalance still completes) or past an optional deadline. ``retry`` is
+  the same loop with another condition (the projectors' ``not_fatal``, a version
+  conflict), used by every loop in Hookline that tries again.
 - ``Failure.POISON``: this record cannot be processed, now or later: undecodable
   (``MessageError``), wrong types, a value the database or an encoder refuses
   (asyncpg's ``DataError`` such as ``UntranslatableCharacterError`` for a NUL,
@@ -150,20 +152,28 @@ class Backoff:
 BACKOFF = Backoff()
 
 
-async def retry_infra(
+Retryable = Callable[[BaseException], bool]
+
+
+async def retry(
     op: Callable[[], Awaitable[T]],
     *,
     what: str,
+    when: Retryable = is_infra,
     stopping: asyncio.Event | None = None,
     give_up_after_s: float | None = None,
+    tries: int | None = None,
     backoff: Backoff = BACKOFF,
 ) -> T:
-    """``await op()`` until it succeeds, retrying only infrastructure failures.
+    """``await op()`` until it succeeds: the one retry loop, every loop that tries again
+    uses it.
 
-    A poison or fatal exception is raised at once, for the caller to quarantine the
-    record or to exit. While it retries, setting ``stopping`` ends the wait at once
-    with ``Stopped`` (raised from the last failure); past ``give_up_after_s`` the last
-    failure itself is raised. ``what`` names the operation in the log lines.
+    An exception that ``when`` does not call retryable (by default: anything but an
+    infrastructure failure) is raised at once, for the caller to quarantine the record
+    or to exit. While it retries, setting ``stopping`` ends the wait at once with
+    ``Stopped`` (raised from the last failure); past ``give_up_after_s``, or after
+    ``tries`` calls, the last failure itself is raised. The pauses follow ``backoff``,
+    with jitter. ``what`` names the operation in the log lines.
     """
     deadline = None if give_up_after_s is None else time.monotonic() + give_up_after_s
     attempt = 0
@@ -171,7 +181,7 @@ async def retry_infra(
         try:
             return await op()
         except Exception as exc:
-            if classify(exc) is not Failure.INFRA:
+            if not when(exc) or (tries is not None and attempt + 1 >= tries):
                 raise
             if stopping is not None and stopping.is_set():
                 raise Stopped(f"stopped while retrying {what}") from exc
@@ -183,6 +193,25 @@ async def retry_infra(
             if stopping is not None and stopping.is_set():
                 raise Stopped(f"stopped while retrying {what}") from exc
             attempt += 1
+
+
+async def retry_infra(
+    op: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    stopping: asyncio.Event | None = None,
+    give_up_after_s: float | None = None,
+    backoff: Backoff = BACKOFF,
+) -> T:
+    """``retry`` of the infrastructure failures only, the usual case."""
+    return await retry(
+        op, what=what, stopping=stopping, give_up_after_s=give_up_after_s, backoff=backoff
+    )
+
+
+def not_fatal(exc: BaseException) -> bool:
+    """A ``retry`` condition: anything the process can go on after."""
+    return classify(exc) is not Failure.FATAL
 
 
 async def _pause(seconds: float, stopping: asyncio.Event | None) -> None:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition, errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -22,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from hookline.core.config import Settings
 from hookline.core.errors import KafkaRefused, KafkaUnavailable, TopicsUnusable
+from hookline.core.failure import Backoff, is_infra, retry
 from hookline.core.kafka_auth import client_options, explain, principal
 from hookline.core.topics import FoundTopic, all_specs, describe, topic_specs, unusable
 
@@ -84,20 +84,34 @@ async def check_access(settings: Settings, timeout_s: float = 60.0) -> None:
     aiokafka's clients log a refused connection and report only "Unable to bootstrap",
     so the refusal is looked for here, on one connection of its own.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    async def connect() -> None:
         try:
             await _authenticate(settings, max(1.0, min(10.0, timeout_s)))
-            return
         except (TimeoutError, OSError, KafkaError) as exc:
             _raise_refused(exc, settings)
-            if time.monotonic() > deadline:
-                raise KafkaUnavailable(
-                    f"cannot reach Kafka at {settings.kafka_bootstrap} "
-                    f"(HOOKLINE_KAFKA_BOOTSTRAP): {exc or type(exc).__name__}"
-                ) from exc
-            log.info("waiting for Kafka at %s: %s", settings.kafka_bootstrap, exc)
-            await asyncio.sleep(1.0)
+            raise KafkaUnavailable(
+                f"cannot reach Kafka at {settings.kafka_bootstrap} "
+                f"(HOOKLINE_KAFKA_BOOTSTRAP): {exc or type(exc).__name__}"
+            ) from exc
+
+    await _waiting_for_the_broker(connect, settings, timeout_s)
+
+
+# A broker that is starting is asked again about every second.
+_WAIT = Backoff(first_s=1.0, max_s=1.0)
+
+
+def _not_up_yet(exc: BaseException) -> bool:
+    """What waiting for the broker waits out: it is out of reach, it did not refuse us."""
+    return isinstance(exc, KafkaUnavailable) and is_infra(exc)
+
+
+async def _waiting_for_the_broker(
+    op: Callable[[], Awaitable[None]], settings: Settings, timeout_s: float
+) -> None:
+    what = f"waiting for Kafka at {settings.kafka_bootstrap}"
+    await retry(op, what=what, when=_not_up_yet, give_up_after_s=timeout_s, backoff=_WAIT)
 
 
 async def _authenticate(settings: Settings, timeout_s: float) -> None:
@@ -133,22 +147,20 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
     With ``HOOKLINE_CREATE_TOPICS=0``, check instead that every topic Hookline uses
     (``all_specs``) exists and will do, and raise ``TopicsUnusable`` if one does not."""
     await check_access(settings, timeout_s)
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    async def make_or_check() -> None:
         try:
             if settings.create_topics:
                 await _create_topics(settings)
             else:
                 await _check_topics(settings)
-            return
         except KafkaError as exc:
             _raise_refused(exc, settings)
-            if time.monotonic() > deadline:
-                raise KafkaUnavailable(
-                    f"cannot create topics on {settings.kafka_bootstrap}: {exc}"
-                ) from exc
-            log.info("waiting for Kafka at %s: %s", settings.kafka_bootstrap, exc)
-            await asyncio.sleep(1.0)
+            raise KafkaUnavailable(
+                f"cannot create topics on {settings.kafka_bootstrap}: {exc}"
+            ) from exc
+
+    await _waiting_for_the_broker(make_or_check, settings, timeout_s)
 
 
 async def _create_topics(settings: Settings) -> None:

@@ -12,17 +12,23 @@ a copy of an event routed by another worker is known before the copy is routed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 
 from aiokafka.errors import KafkaError
 
 from hookline.core.errors import Unavailable
+from hookline.core.failure import Backoff, retry
 
 log = logging.getLogger(__name__)
 
 Positions = Callable[[], Awaitable[Mapping[Hashable, int]]]
+_BACKOFF = Backoff(first_s=0.5, max_s=5.0)
+_FAILED_ROUND = (KafkaError, Unavailable, OSError, RuntimeError)  # TimeoutError: an OSError
+
+
+def _failed_round(exc: BaseException) -> bool:
+    return isinstance(exc, _FAILED_ROUND)
 
 
 class CoveringFence:
@@ -37,15 +43,15 @@ class CoveringFence:
 
     async def cover(self, tp: Hashable, offset: int) -> None:
         """Return once the event at ``offset`` of ``tp`` (already fetched) is covered."""
-        pause = 0.5
-        while not self.covers(tp, offset):
-            try:
+
+        async def round_unless_covered() -> None:
+            if not self.covers(tp, offset):
                 await self._round(tp, offset)
-            except (KafkaError, Unavailable, OSError, RuntimeError) as exc:  # TimeoutError: OSError
-                # Routing without the fence could deliver to a deleted subscription.
-                log.warning("subscription fence failed (%s); trying again", exc)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 5.0)
+
+        # Routing without the fence could deliver to a deleted subscription: no giving up.
+        await retry(
+            round_unless_covered, what="subscription fence", when=_failed_round, backoff=_BACKOFF
+        )
 
     async def _round(self, tp: Hashable, offset: int) -> None:
         covered = dict(await self._positions())

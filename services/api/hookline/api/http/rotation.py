@@ -18,11 +18,13 @@ from hookline.api.http.auth import tenant_of
 from hookline.api.http.body import path_id
 from hookline.api.http.context import Context, ctx
 from hookline.api.http.present import iso
+from hookline.core.failure import Backoff, retry
 from hookline.core.messages import SubscriptionRecord
 from hookline.core.signing import generate_secret
 
 routes = web.RouteTableDef()
 _TRIES = 3
+_AT_ONCE = Backoff(first_s=0.0, max_s=0.0)
 
 
 @routes.post("/v2/event/subscription/{id}/secret/rotate")
@@ -41,18 +43,22 @@ async def rotate(request: web.Request) -> web.Response:
 
 
 async def rotated(c: Context, tenant: int, subscription_id: int) -> SubscriptionRecord:
-    for attempt in range(_TRIES):
+    async def rotate() -> SubscriptionRecord:
         sub = await c.store.get(tenant, subscription_id)
-        try:
-            return await c.store.change(
-                tenant,
-                subscription_id,
-                if_version=sub.version,
-                secret=generate_secret(),
-                previous_secret=sub.secret,
-                previous_secret_expires_at=time.time() + c.settings.secret_overlap_s,
-            )
-        except VersionConflict:
-            if attempt == _TRIES - 1:
-                raise
-    raise AssertionError("unreachable")
+        return await c.store.change(
+            tenant,
+            subscription_id,
+            if_version=sub.version,
+            secret=generate_secret(),
+            previous_secret=sub.secret,
+            previous_secret_expires_at=time.time() + c.settings.secret_overlap_s,
+        )
+
+    # Another change came between the read and the write: read again, at once.
+    return await retry(
+        rotate,
+        what=f"rotating the secret of subscription {subscription_id}",
+        when=lambda exc: isinstance(exc, VersionConflict),
+        tries=_TRIES,
+        backoff=_AT_ONCE,
+    )

@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer
 
 from hookline.core import db
 from hookline.core.config import Settings
-from hookline.core.failure import BACKOFF, Failure, classify, is_poison, reason_of, retry_infra
+from hookline.core.failure import is_poison, not_fatal, reason_of, retry, retry_infra
 from hookline.core.kafka import assign_all, consumer, lagging
 from hookline.core.quarantine import Producer, send_to_quarantine
 
@@ -96,6 +96,7 @@ class TopicProjector:
         self._consumer: AIOKafkaConsumer = consumer(settings, group=None)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._rewind_first = False
         self.quarantined = 0
 
     async def start(self) -> None:
@@ -210,26 +211,22 @@ class TopicProjector:
         await retry_infra(send, what=f"{self._name}: quarantine", give_up_after_s=30.0)
 
     async def _follow(self) -> None:
-        rewind = False
-        failures = 0
+        # A failure that is not one record's fault (those are quarantined in ``step``):
+        # the database, the broker, or the whole batch; retried until it goes through.
         while True:
-            try:
-                if rewind:
-                    await self._rewind()
-                    rewind = False
-                await self.step()
-                failures = 0
-            except Exception as exc:
-                if classify(exc) is Failure.FATAL:
-                    raise
-                # Not one record's fault (those are quarantined in ``step``): the
-                # database, the broker, or the whole batch. The consumer has moved past
-                # the failed batch: read it again from the stored offsets first.
-                pause = BACKOFF.delay(failures)
-                failures += 1
-                log.exception("%s: a batch failed; reading it again in %.1f s", self._name, pause)
-                rewind = True
-                await asyncio.sleep(pause)
+            await retry(self._step_again, what=f"{self._name}: a batch", when=not_fatal)
+
+    async def _step_again(self) -> None:
+        """``step``; after a failed one, first read the failed batch again from the stored
+        offsets (the consumer has moved past it)."""
+        if self._rewind_first:
+            await self._rewind()
+            self._rewind_first = False
+        try:
+            await self.step()
+        except Exception:
+            self._rewind_first = True
+            raise
 
     async def _rewind(self) -> None:
         """Seek every partition to its stored offset (the beginning when there is none)."""
