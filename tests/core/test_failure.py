@@ -22,6 +22,7 @@ from hookline.core.failure import (
     Failure,
     Stopped,
     classify,
+    every,
     not_fatal,
     reason_of,
     retry,
@@ -208,3 +209,32 @@ async def test_not_fatal_retries_poison_too_but_never_a_fatal_error() -> None:
 
     with pytest.raises(ProducerFenced):
         await retry(op, what="test", when=not_fatal, backoff=_NO_PAUSE)
+
+
+async def test_every_survives_the_failures_it_names_and_ends_on_others() -> None:
+    raised = iter([OSError("down"), None, OSError("down"), KeyError("a bug")])
+    rounds: list[int] = []
+
+    async def op() -> None:
+        rounds.append(1)
+        exc = next(raised)
+        if exc is not None:
+            raise exc
+
+    with pytest.raises(KeyError):
+        await asyncio.wait_for(every(0.001, op, what="test", survive=(OSError,)), 2.0)
+    assert len(rounds) == 4
+
+
+async def test_every_can_wait_before_its_first_round() -> None:
+    rounds: list[float] = []
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    async def op() -> None:
+        rounds.append(loop.time() - start)
+        raise KeyError("stop")
+
+    with pytest.raises(KeyError):
+        await every(0.05, op, what="test", survive=(), wait_first=True)
+    assert rounds and rounds[0] >= 0.05

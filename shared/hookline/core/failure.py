@@ -209,6 +209,27 @@ async def retry_infra(
     )
 
 
+async def every(
+    seconds: float,
+    op: Callable[[], Awaitable[object]],
+    *,
+    what: str,
+    survive: tuple[type[BaseException], ...],
+    wait_first: bool = False,
+) -> None:
+    """``await op()`` every ``seconds``, for ever: the one loop of periodic work (a purge,
+    a commit, a look at the lag). A failure of a type in ``survive`` is logged and the
+    next round tries again; anything else ends the loop."""
+    if wait_first:
+        await asyncio.sleep(seconds)
+    while True:
+        try:
+            await op()
+        except survive:
+            log.warning("%s failed; trying again in %.1f s", what, seconds, exc_info=True)
+        await asyncio.sleep(seconds)
+
+
 def not_fatal(exc: BaseException) -> bool:
     """A ``retry`` condition: anything the process can go on after."""
     return classify(exc) is not Failure.FATAL

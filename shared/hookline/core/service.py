@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from hookline.core import kafka, kafka_access, metrics
 from hookline.core.config import SettingError, Settings
 from hookline.core.errors import KafkaRefused
+from hookline.core.failure import every
 from hookline.core.kafka_auth import AUTHORIZATION_ERRORS, explain
 
 log = logging.getLogger(__name__)
@@ -284,14 +285,14 @@ class LagTracker:
         self._shown = set(now)
 
     async def _run(self) -> None:
-        while True:
-            try:
-                await self.measure()
-            except (KafkaError, OSError, AssertionError):
-                # AssertionError: aiokafka asserts on a consumer that is closing or
-                # between generations; the next look will do.
-                log.warning("could not measure the lag of %s", self.group, exc_info=True)
-            await asyncio.sleep(self.every_s)
+        # AssertionError: aiokafka asserts on a consumer that is closing or between
+        # generations; the next look will do.
+        await every(
+            self.every_s,
+            self.measure,
+            what=f"measuring the lag of {self.group}",
+            survive=(KafkaError, OSError, AssertionError),
+        )
 
 
 async def committed_lag(client: AIOKafkaConsumer) -> dict[TopicPartition, int]:

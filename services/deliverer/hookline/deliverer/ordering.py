@@ -41,7 +41,7 @@ import asyncpg
 from hookline.core import db
 from hookline.core.batches import objects_of, plural
 from hookline.core.config import Settings
-from hookline.core.failure import is_infra, is_poison
+from hookline.core.failure import every, is_infra, is_poison
 from hookline.core.messages import Delivery
 
 log = logging.getLogger(__name__)
@@ -270,14 +270,15 @@ class OrderGate:
             raise OrderStoreUnavailable(f"cannot record delivery positions: {exc}") from exc
 
     async def _clean_every(self, seconds: float) -> None:
-        assert self._pool is not None
-        while True:
-            try:
-                await self._pool.execute(
-                    "DELETE FROM delivery_order"
-                    " WHERE updated_at < now() - make_interval(secs => $1)",
-                    float(KEEP_S),
-                )
-            except (OSError, asyncpg.PostgresError):
-                log.warning("cleaning delivery_order failed; trying again later", exc_info=True)
-            await asyncio.sleep(seconds)
+        pool = self._pool
+        assert pool is not None
+
+        async def clean() -> None:
+            await pool.execute(
+                "DELETE FROM delivery_order WHERE updated_at < now() - make_interval(secs => $1)",
+                float(KEEP_S),
+            )
+
+        await every(
+            seconds, clean, what="cleaning delivery_order", survive=(OSError, asyncpg.PostgresError)
+        )

@@ -38,7 +38,7 @@ from aiokafka.structs import ConsumerRecord
 
 from hookline.core import kafka, kafka_access, metrics, topics
 from hookline.core.config import Settings
-from hookline.core.failure import Failure, Stopped, reason_of, retry_infra
+from hookline.core.failure import Failure, Stopped, every, reason_of, retry_infra
 from hookline.core.failure import classify as classify_failure
 from hookline.core.feed import CatalogFeed, SubscriptionFeed
 from hookline.core.messages import Attempt, Delivery, MessageError, SubscriptionRecord
@@ -203,12 +203,7 @@ class Deliverer:
                 self.tracker.committed(mine)
 
     async def _commit_every(self, seconds: float) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await self.commit()
-            except KafkaError:
-                log.warning("commit failed; it is tried again", exc_info=True)
+        await every(seconds, self.commit, what="commit", survive=(KafkaError,), wait_first=True)
 
     async def _handle(self, tp: TopicPartition, rec: ConsumerRecord) -> None:
         """Finish ``rec``'s offset only once it is done, handed on or quarantined."""

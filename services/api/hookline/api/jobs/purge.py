@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime
 
 import asyncpg
+
+from hookline.core.failure import every
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,14 @@ def purge_interval(retention_s: float) -> float:
 
 
 async def purge_forever(pool: asyncpg.Pool, retention_s: float) -> None:
-    while True:
-        try:
-            deleted = await purge(pool, time.time() - retention_s)
-            if deleted:
-                log.info("deleted %d attempts older than the retention", deleted)
-        except (OSError, asyncpg.PostgresError):
-            log.exception("deleting old attempts failed; trying again later")
-        await asyncio.sleep(purge_interval(retention_s))
+    async def once() -> None:
+        deleted = await purge(pool, time.time() - retention_s)
+        if deleted:
+            log.info("deleted %d attempts older than the retention", deleted)
+
+    await every(
+        purge_interval(retention_s),
+        once,
+        what="deleting old attempts",
+        survive=(OSError, asyncpg.PostgresError),
+    )

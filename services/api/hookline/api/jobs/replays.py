@@ -10,7 +10,6 @@ at its next look (every ``ADOPT_EVERY_S``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -19,6 +18,7 @@ import asyncpg
 from hookline.api.errors import SubscriptionNotFound
 from hookline.api.jobs.replay_job import RUNNING, STALE_AFTER_S, ReplayJob
 from hookline.api.resources import Resources
+from hookline.core.failure import every
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,13 @@ class Jobs:
         task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
 
     async def adopt_forever(self, every_s: float = ADOPT_EVERY_S) -> None:
-        while True:
-            with contextlib.suppress(OSError, asyncpg.PostgresError):
-                while await self._adopt_one():
-                    pass
-            await asyncio.sleep(every_s)
+        async def adopt_all() -> None:
+            while await self._adopt_one():
+                pass
+
+        await every(
+            every_s, adopt_all, what="taking over replays", survive=(OSError, asyncpg.PostgresError)
+        )
 
     async def _adopt_one(self) -> bool:
         """Take over one job; False when there was none to take."""
