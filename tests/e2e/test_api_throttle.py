@@ -129,6 +129,45 @@ async def test_keys_that_are_not_valid_are_limited_by_address(
     assert int(headers["Retry-After"]) >= 1 and "not valid" in body["message"], body
 
 
+async def test_shareactors_key_header_is_limited_as_its_tenant(
+    api: Service, stack: Stack, session: aiohttp.ClientSession
+) -> None:
+    admin = Caller(session, base(api), stack.admin_token)
+    tenant = await new_tenant(admin)
+    headers = {"X-Share-Api-Key": tenant.key}  # ShareActor's way, no Authorization
+
+    async def one() -> int:
+        async with session.get(base(api) + "/webhooks", headers=headers) as rsp:
+            return rsp.status
+
+    started = time.monotonic()
+    statuses = await asyncio.gather(*(one() for _ in range(6 * BURST)))
+    elapsed = time.monotonic() - started
+    assert set(statuses) == {200, 429}, statuses
+    assert statuses.count(200) <= BURST + RATE * elapsed + 1, (statuses, elapsed)
+
+
+async def _raw_status(port: int, request: bytes) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 10)
+        return int(line.split()[1])
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/v2/event/subscription", "/webhooks"])
+async def test_a_key_that_is_not_utf8_is_refused_never_a_500(api: Service, path: str) -> None:
+    for header in (b"Authorization: Bearer \xff\xfe", b"X-Share-Api-Key: \xc3("):
+        request = b"GET " + path.encode() + b" HTTP/1.1\r\nHost: api\r\n" + header
+        status = await _raw_status(api.port, request + b"\r\nConnection: close\r\n\r\n")
+        assert status in (200, 401, 429), (path, header, status)
+
+
 async def _trickle(port: int) -> float:
     """A socket sending a request head a byte a second; how long until the API closed it
     (an end of file, or a reset once a byte was written after the close)."""

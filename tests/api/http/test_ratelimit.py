@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hookline.api.http.auth import plain_key
+from hookline.api.http.errors import Unauthorized
 from hookline.api.http.ratelimit import TokenBuckets, address_key, retry_after
 
 gaps = st.lists(st.floats(min_value=0, max_value=3, allow_nan=False), min_size=1, max_size=300)
@@ -72,3 +75,16 @@ def test_retry_after_is_whole_seconds_never_zero_never_early(wait: float) -> Non
     seconds = retry_after(wait)
     assert isinstance(seconds, int) and seconds >= 1 and seconds >= wait
     assert seconds == max(1, math.ceil(wait))
+
+
+@given(st.text(max_size=40))
+def test_a_key_is_printable_ascii_or_refused_before_it_is_hashed(value: str) -> None:
+    try:
+        assert plain_key(value).encode("ascii") == value.encode("ascii")
+    except Unauthorized:
+        assert not (value.isascii() and value.isprintable()) or " " in value
+
+
+def test_the_bytes_aiohttp_passes_on_for_a_header_that_is_not_utf8_are_refused() -> None:
+    with pytest.raises(Unauthorized):
+        plain_key(b"\xff\xfe".decode("utf-8", "surrogateescape"))

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from hookline.api.dialects import common
 from hookline.api.dialects.errors import SHAREACTOR_PREFIX
-from hookline.api.http.auth import Tenant, credential, tenant_of_key
+from hookline.api.http.auth import Tenant, credential, plain_key, tenant_of_key
 from hookline.api.http.body import json_body
 from hookline.api.http.context import Context, ctx
 from hookline.api.http.errors import BadRequest, Unauthorized, Unprocessable
@@ -148,7 +148,11 @@ def _bad_param(name: str, message: str) -> BadRequest:
 
 
 async def caller(c: Context, request: web.Request) -> Tenant:
-    key = request.headers.get(KEY_HEADER, "").strip()
+    key = (
+        plain_key(request.headers.get(KEY_HEADER, "").strip())
+        if KEY_HEADER in request.headers
+        else ""
+    )
     if not key:
         try:
             key = credential(request)

@@ -41,19 +41,28 @@ def key_hash(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+def plain_key(value: str) -> str:
+    """``value`` if it could be a key or a token (printable ASCII, no space); else 401.
+    aiohttp hands a header's bytes that are not UTF-8 on as lone surrogates, which
+    would fail to encode wherever the key is hashed or compared."""
+    if value.isascii() and value.isprintable() and " " not in value:
+        return value
+    raise Unauthorized("the API key holds characters no key has: send it as issued")
+
+
 def credential(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+        return plain_key(value.strip())
     if scheme.lower() == "basic" and value.strip():
         try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
+            decoded = base64.b64decode(plain_key(value.strip()), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise Unauthorized("the Basic credentials are not valid base64") from exc
         _, _, password = decoded.partition(":")
         if password:
-            return password
+            return plain_key(password)
     raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
 
 
