@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+from aiokafka.errors import KafkaConnectionError
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hookline.core import kafka, kafka_access
 from hookline.core.config import Settings
 from hookline.core.kafka_access import (
     DESCRIBE,
@@ -75,3 +78,61 @@ def test_the_refusal_is_one_line_or_nothing() -> None:
     line = refusal("User:hookline", ["Write on topic h.retry.5s", "Read on group h-deliverer"])
     assert line is not None and "\n" not in line
     assert line.startswith("a missing ACL for User:hookline: it needs Write on topic h.retry.5s;")
+
+
+class _Broker:
+    def __init__(self, node_id: int) -> None:
+        self.nodeId = node_id
+
+
+class _Client:
+    """Brokers 1 and 2; 1 is down. What ``check`` asks of aiokafka's client."""
+
+    def __init__(self) -> None:
+        self.cluster = self
+        self.asked: list[int] = []
+
+    def brokers(self) -> list[_Broker]:
+        return [_Broker(1), _Broker(2)]
+
+    def get_random_node(self) -> int:
+        return 1
+
+    async def send(self, node: int, request: object) -> object:
+        self.asked.append(node)
+        if node == 1:
+            raise KafkaConnectionError("broker 1 is restarting")
+        return _Answer()
+
+
+class _Answer:
+    topics: list[tuple[int, str, bool, list[object], int]] = []
+    error_code = 0
+
+
+class _Admin:
+    def __init__(self, client: _Client) -> None:
+        self._client = client
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_broker_that_does_not_answer_is_passed_for_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = _Client()
+    monkeypatch.setattr(kafka, "admin", lambda _settings: _Admin(client))
+    await kafka_access.check(SETTINGS, "deliverer", groups=["g"])  # no refusal, no raise
+    assert client.asked[0] == 1 and set(client.asked[1:]) == {2}
+
+
+async def test_no_broker_answering_skips_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = _Client()
+    client.brokers = lambda: [_Broker(1)]  # type: ignore[method-assign]
+    monkeypatch.setattr(kafka, "admin", lambda _settings: _Admin(client))
+    await kafka_access.check(SETTINGS, "api")
+    assert client.asked == [1]

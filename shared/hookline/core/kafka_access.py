@@ -19,10 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
     IncompatibleBrokerVersion,
+    KafkaConnectionError,
+    NodeNotReadyError,
+    RequestTimedOutError,
     TransactionalIdAuthorizationFailed,
 )
 from aiokafka.protocol.api import Request, RequestStruct, Response
@@ -82,7 +86,9 @@ def needs(settings: Settings, service: str) -> Needs:
                 topics.subscriptions(t),
                 topics.catalog(t),
                 topics.sources(t),
+                # dead letters redelivered: one on the main lane, "all" and replays bulk
                 topics.deliveries(t),
+                topics.deliveries_bulk(t),
                 topics.quarantine(t),
             ),
         ),
@@ -145,24 +151,62 @@ async def check(
     groups: Iterable[str] = (),
     transactional_ids: Iterable[str] = (),
 ) -> None:
-    """Raise ``KafkaRefused`` naming every operation ``service`` is not granted."""
+    """Raise ``KafkaRefused`` naming every operation ``service`` is not granted. Asks
+    each broker in turn until one answers; if none does (a rolling restart), the check
+    is skipped with a warning and each client meets what it lacks itself."""
+    groups, transactional_ids = list(groups), list(transactional_ids)
     admin = kafka.admin(settings)
     await admin.start()
     try:
         client = admin._client
-        node = client.get_random_node()
-        lacking = await _topics_lacking(client, node, needs(settings, service).operations())
-        for group in groups:
-            if not await _may_describe(client, node, group, COORDINATOR_GROUP):
-                lacking.append(f"Read on group {group}")
-        for tid in transactional_ids:
-            if not await _may_describe(client, node, tid, COORDINATOR_TRANSACTION):
-                lacking.append(f"Write and Describe on transactional id {tid}")
+        lacking: list[str] | None = None
+        for node in _nodes(client):
+            try:
+                lacking = await _ask(
+                    client,
+                    node,
+                    settings=settings,
+                    service=service,
+                    groups=groups,
+                    transactional_ids=transactional_ids,
+                )
+                break
+            except (KafkaConnectionError, NodeNotReadyError, RequestTimedOutError, OSError) as exc:
+                log.info("broker %s did not answer the ACL check (%s); asking another", node, exc)
     finally:
         await admin.close()
+    if lacking is None:
+        log.warning("no broker answered the ACL check: not checked at start")
+        return
     line = refusal(principal(settings), lacking)
     if line is not None:
         raise KafkaRefused(line)
+
+
+def _nodes(client: Any) -> list[int]:
+    """Every broker the metadata names, a random one first (spreading the checks)."""
+    first = client.get_random_node()
+    rest = sorted(b.nodeId for b in client.cluster.brokers() if b.nodeId != first)
+    return [first, *rest] if first is not None else rest
+
+
+async def _ask(
+    client: Any,
+    node: int,
+    *,
+    settings: Settings,
+    service: str,
+    groups: list[str],
+    transactional_ids: list[str],
+) -> list[str]:
+    lacking = await _topics_lacking(client, node, needs(settings, service).operations())
+    for group in groups:
+        if not await _may_describe(client, node, group, COORDINATOR_GROUP):
+            lacking.append(f"Read on group {group}")
+    for tid in transactional_ids:
+        if not await _may_describe(client, node, tid, COORDINATOR_TRANSACTION):
+            lacking.append(f"Write and Describe on transactional id {tid}")
+    return lacking
 
 
 async def _topics_lacking(client: object, node: int, wanted: dict[str, set[int]]) -> list[str]:
