@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from hookline.api.jobs.autodisable import Disabler
@@ -27,7 +28,7 @@ from hookline.api.jobs.replays import Jobs
 from hookline.api.projection import deadletters, quarantine
 from hookline.api.projection.attempts import AttemptsProjection
 from hookline.api.projection.projector import projector as subscriptions_projector
-from hookline.api.projection.topic_projector import TopicProjector
+from hookline.api.projection.topic_projector import EXIT_PROJECTOR_DIED, TopicProjector
 from hookline.api.resources import Resources, opened, readiness
 from hookline.core import service, topics
 from hookline.core.config import Settings
@@ -89,8 +90,21 @@ async def running(r: Resources, *, subscriptions: bool) -> AsyncIterator[Jobs]:
         jobs = Jobs(r)
         stack.push_async_callback(jobs.stop)
         for work in (purge_forever(r.pool, r.settings.attempt_retention_s), jobs.adopt_forever()):
-            stack.push_async_callback(_cancelled, asyncio.create_task(work))
+            task = asyncio.create_task(work)
+            task.add_done_callback(_ended)
+            stack.push_async_callback(_cancelled, task)
         yield jobs
+
+
+def _ended(task: asyncio.Task[None]) -> None:
+    """A loop of background work that ends by itself (not cancelled on the way out) ends
+    the process, for its supervisor to restart it, as a projector's does: never a
+    worker that looks ready and no longer takes over replays or purges attempts."""
+    if task.cancelled():
+        return
+    log.critical("%s ended; exiting", task.get_coro(), exc_info=task.exception())
+    logging.shutdown()
+    os._exit(EXIT_PROJECTOR_DIED)
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from hookline.core.errors import Unavailable
 from hookline.core.failure import every
 
 log = logging.getLogger(__name__)
@@ -46,5 +47,5 @@ async def purge_forever(pool: asyncpg.Pool, retention_s: float) -> None:
         purge_interval(retention_s),
         once,
         what="deleting old attempts",
-        survive=(OSError, asyncpg.PostgresError),
+        survive=(OSError, asyncpg.PostgresError, Unavailable),
     )

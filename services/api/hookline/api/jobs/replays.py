@@ -18,6 +18,7 @@ import asyncpg
 from hookline.api.errors import SubscriptionNotFound
 from hookline.api.jobs.replay_job import RUNNING, STALE_AFTER_S, ReplayJob
 from hookline.api.resources import Resources
+from hookline.core.errors import Unavailable
 from hookline.core.failure import every
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,10 @@ class Jobs:
                 pass
 
         await every(
-            every_s, adopt_all, what="taking over replays", survive=(OSError, asyncpg.PostgresError)
+            every_s,
+            adopt_all,
+            what="taking over replays",
+            survive=(OSError, asyncpg.PostgresError, Unavailable),
         )
 
     async def _adopt_one(self) -> bool:
