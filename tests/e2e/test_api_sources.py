@@ -46,6 +46,8 @@ async def test_a_source_is_created_read_listed_replaced_and_deleted(admin: Api) 
     assert status == 404
     status, again = await admin.call("PUT", path, body)  # a new life, versions go on
     assert status == 201 and again["value"]["version"] == 3
+    status, _ = await admin.call("DELETE", path)  # no reader left waiting for its topic
+    assert status == 204
 
 
 async def test_a_bad_definition_is_a_422_naming_each_field(admin: Api) -> None:

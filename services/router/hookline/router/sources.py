@@ -128,13 +128,16 @@ class SourceReader:
         probe = kafka.consumer(self._settings, group=None)
         await probe.start()
         try:
+            said = False
             while not self._stopping.is_set():
                 found = await retry_infra(probe.topics, what=f"source {self.source.name}")
                 if self.source.topic in found:
                     return True
-                log.warning(
+                # Once, not every look: a source put before its topic waits quietly.
+                (log.debug if said else log.warning)(
                     "source %s: topic %s does not exist (yet)", self.source.name, self.source.topic
                 )
+                said = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), TOPIC_WAIT_S)
             return False
