@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
@@ -162,3 +162,32 @@ async def test_a_record_as_read_keeps_its_headers() -> None:
     [(topic, value, key)] = producer.sent
     assert topic == "unit.quarantine" and key == b"unit.events:0:5" and value is not None
     assert original(Quarantined.decode(value)) == (b"k", b"v", [("trace", b"\x00\x01")])
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(
+    st.integers(0, 2 * MAX_KEPT_BYTES),
+    st.integers(0, 2 * MAX_KEPT_BYTES),
+    st.lists(st.tuples(st.text(max_size=400), st.integers(0, MAX_KEPT_BYTES)), max_size=4),
+)
+def test_key_headers_and_value_together_always_fit_one_request(
+    key_size: int, value_size: int, header_sizes: list[tuple[str, int]]
+) -> None:
+    """A record near the broker's default 1 MB, with a long key and headers: its
+    quarantine message stays under a producer's max_request_size (1 MiB)."""
+    headers = [(name, b"h" * n) for name, n in header_sizes]
+    message = quarantined(
+        service="router",
+        topic="t",
+        partition=0,
+        offset=0,
+        key=b"k" * key_size,
+        value=b"v" * value_size,
+        reason="r" * 5000,
+        headers=headers,
+    )
+    assert len(message.encode()) < 1024 * 1024 - 1024
+    key, value, kept = original(message)
+    assert message.truncated or (
+        key == b"k" * key_size and value == b"v" * value_size and len(kept) == len(headers)
+    )

@@ -28,9 +28,12 @@ from hookline.core.service import redact
 log = logging.getLogger(__name__)
 
 # Below the quarantine topic's max.message.bytes once base64 and the envelope are
-# added, and below a producer's default max_request_size (1 MiB): a longer value is
-# cut, so that quarantining it cannot itself fail for its size.
+# added, and below a producer's default max_request_size (1 MiB): the key, the headers
+# and the value of a record share this budget, in that order, and what does not fit is
+# cut, so that quarantining a record cannot itself fail for its size.
 MAX_KEPT_BYTES = 700 * 1024
+MAX_HEADER_NAME_CHARS = 256
+ESCAPED = 6  # the most bytes JSON spends on one byte of a name (``\u00XX``)
 MAX_TENANT_CHARS = 64
 
 
@@ -103,9 +106,22 @@ def quarantined(
     headers: Headers = (),
     at: float | None = None,
 ) -> Quarantined:
-    """Pure (but for the clock when ``at`` is not given): the message for one record."""
-    truncated = value is not None and len(value) > MAX_KEPT_BYTES
-    kept = value[:MAX_KEPT_BYTES] if value is not None and truncated else value
+    """Pure (but for the clock when ``at`` is not given): the message for one record.
+    Its key, headers and value together keep at most ``MAX_KEPT_BYTES``."""
+    budget = MAX_KEPT_BYTES
+    kept_key, budget = _within(key, budget)
+    kept_headers: list[list[str]] = []
+    cut = kept_key != key
+    for name, raw in headers:
+        short = name[:MAX_HEADER_NAME_CHARS]
+        cost = len(short.encode("utf-8", "replace")) * ESCAPED + len(raw or b"")
+        if cost > budget:
+            cut = True
+            continue
+        budget -= cost
+        kept_headers.append([short, _b64(raw) or ""])
+        cut = cut or short != name
+    kept_value, budget = _within(value, budget)
     return Quarantined(
         service=service,
         # The reason may quote the record (an exception's message): no secret in it.
@@ -114,12 +130,20 @@ def quarantined(
         partition=partition,
         offset=offset,
         at=time.time() if at is None else at,
-        key_b64=_b64(key[:MAX_KEPT_BYTES] if key is not None else None),
-        value_b64=_b64(kept),
+        key_b64=_b64(kept_key),
+        value_b64=_b64(kept_value),
         tenant=(tenant if tenant is not None else guess_tenant(value)),
-        headers=[[name, _b64(raw) or ""] for name, raw in headers],
-        truncated=truncated,
+        headers=kept_headers,
+        truncated=cut or kept_value != value,
     )
+
+
+def _within(raw: bytes | None, budget: int) -> tuple[bytes | None, int]:
+    """Pure: ``raw`` cut to ``budget`` bytes, and the budget left."""
+    if raw is None:
+        return None, budget
+    kept = raw[:budget]
+    return kept, budget - len(kept)
 
 
 def guess_tenant(value: bytes | None) -> str | None:
