@@ -76,6 +76,12 @@ def test_settings_are_ones_the_code_reads_and_secrets_stay_in_the_secret() -> No
     assert settings.http_host == "0.0.0.0" and settings.replication_factor >= 3
 
 
+def _connects_to_postgresql(image: str) -> bool:
+    """Whether a service's own code opens a database pool (reads its database URL)."""
+    package = ROOT / "services" / image.removeprefix("hookline-")
+    return any("settings.database_url" in p.read_text() for p in package.rglob("*.py"))
+
+
 def test_four_services_with_their_image_command_and_probes() -> None:
     deployments = of_kind("Deployment")
     assert set(deployments) == {f"hookline-{name}" for name in DEPLOYMENTS}
@@ -99,9 +105,16 @@ def test_four_services_with_their_image_command_and_probes() -> None:
             for ref in container["envFrom"]
         }
         assert "hookline-config" in sources
-        # Only the API's two roles read the database and the admin token.
+        # The whole Secret (the admin token) for the API's two roles only; the database
+        # URL for every service whose code connects to PostgreSQL.
         assert ("hookline-secrets" in sources) == name.startswith("api"), name
-        names = {e["name"] for e in container.get("env", [])}
+        env = {e["name"]: e for e in container.get("env", [])}
+        from_secret = env.get("HOOKLINE_DATABASE_URL", {}).get("valueFrom", {})
+        has_database = "hookline-secrets" in sources or (
+            from_secret.get("secretKeyRef", {}).get("name") == "hookline-secrets"
+        )
+        assert has_database == _connects_to_postgresql(image), name
+        names = set(env)
         assert names <= KNOWN, names - KNOWN
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
