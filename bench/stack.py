@@ -26,6 +26,7 @@ import asyncpg
 
 from hookline.core import kafka
 from hookline.core.config import Settings
+from hookline.core.keyring import new_key_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,6 +174,7 @@ class BenchStack:
             "HOOKLINE_DATABASE_URL": with_database(self._admin_url, self._db),
             "HOOKLINE_TOPIC_PREFIX": f"hlbench-{run}",
             "HOOKLINE_ADMIN_TOKEN": secrets.token_urlsafe(16),
+            "HOOKLINE_SECRETS_KEYS": new_key_entry(f"run-{run}"),
             "HOOKLINE_ALLOW_PRIVATE_TARGETS": "1",
             "HOOKLINE_ALLOW_HTTP_TARGETS": "1",
             "HOOKLINE_PARTITIONS": str(self.partitions),

@@ -489,6 +489,18 @@ def admin_token() -> str:
     return path.read_text().strip()
 
 
+def secrets_keys_file() -> Path:
+    """A key of its own for this checkout, made once: the services seal subscription
+    secrets with it (docs/operations.md). Kept in a file, so stack.env shows no key."""
+    path = LOCAL / "secrets-keys"
+    if not path.exists():
+        LOCAL.mkdir(exist_ok=True)
+        key = base64.b64encode(os.urandom(32)).decode()
+        path.write_text(f"local-{secrets.token_hex(2)}:{key}\n")
+        path.chmod(0o600)
+    return path
+
+
 def healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as rsp:
@@ -532,6 +544,7 @@ def infra() -> dict[str, str]:
 def up() -> None:
     env = infra()
     env["HOOKLINE_ADMIN_TOKEN"] = admin_token()
+    env["HOOKLINE_SECRETS_KEYS_FILE"] = str(secrets_keys_file())
     env["HOOKLINE_API_URL"] = f"http://127.0.0.1:{SERVICES['api']}"
     start_services({k: v for k, v in env.items() if k != "HOOKLINE_API_URL"})
     path = LOCAL / "stack.env"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hookline.core.config import SETTINGS, SettingError, Settings
+from hookline.core.keyring import new_key_entry
 from hookline.core.retry import DEFAULT_DELAYS, parse_delays
 
 FAST = settings(max_examples=100, deadline=None, database=None)
@@ -179,3 +181,23 @@ def test_positive_ints_round_trip(n: int) -> None:
 def test_non_positive_ints_are_refused(n: int) -> None:
     with pytest.raises(SettingError, match="HOOKLINE_REPLICATION_FACTOR"):
         Settings.from_env({"HOOKLINE_REPLICATION_FACTOR": str(n)})
+
+
+def test_secrets_keys_from_the_setting_or_a_file(tmp_path: Path) -> None:
+    entries = [new_key_entry("k2"), new_key_entry("k1")]
+    assert Settings.from_env({"HOOKLINE_SECRETS_KEYS": ",".join(entries)}).secrets_keys.ids == (
+        "k2",
+        "k1",
+    )
+    path = tmp_path / "keys"
+    path.write_text("\n".join(entries) + "\n")
+    from_file = Settings.from_env({"HOOKLINE_SECRETS_KEYS_FILE": str(path)})
+    assert from_file.secrets_keys.ids == ("k2", "k1")
+    assert Settings.from_env({}).secrets_keys.ids == ()
+
+
+def test_a_bad_secrets_key_names_the_setting_never_the_key() -> None:
+    short = "k1:" + "QUJDREVGR0hJSktMTU5PUA=="  # 16 bytes
+    with pytest.raises(SettingError, match="HOOKLINE_SECRETS_KEYS: key 'k1' is 16 bytes") as caught:
+        Settings.from_env({"HOOKLINE_SECRETS_KEYS": short})
+    assert "QUJDREVGR0hJSktMTU5PUA" not in str(caught.value)

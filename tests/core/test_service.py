@@ -13,6 +13,8 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from hookline.core import metrics, service
+from hookline.core.config import SettingError, Settings
+from hookline.core.keyring import new_key_entry
 from hookline.core.service import health_app
 
 NAMES = {
@@ -132,3 +134,18 @@ async def test_a_check_that_hangs_or_raises_counts_as_not_ready(
     monkeypatch.setattr(service, "CHECK_TIMEOUT_S", 0.2)
     results = await service.run_checks({"hangs": hangs, "raises": raises, "ok": lambda: True})
     assert results == {"hangs": False, "raises": False, "ok": True}
+
+
+def test_a_service_that_seals_refuses_to_start_without_keys() -> None:
+    with pytest.raises(SettingError, match=r"HOOKLINE_SECRETS_KEYS .* is needed by the deliverer"):
+        service.keyring_for(Settings.from_env({}), "deliverer")
+    keys = Settings.from_env({"HOOKLINE_SECRETS_KEYS": new_key_entry("k1")})
+    assert service.keyring_for(keys, "api").current_id == "k1"
+
+
+def test_the_sealing_keys_are_masked_in_logs() -> None:
+    entry = new_key_entry("k1")
+    key = entry.split(":", 1)[1]
+    literals = service.secret_values(Settings.from_env({"HOOKLINE_SECRETS_KEYS": entry}))
+    assert key in literals
+    assert key not in service.redact(f"loaded {key}", literals)

@@ -25,7 +25,7 @@ DEPLOYMENTS = {
     "deliverer": ("hookline-deliverer", ["hookline-deliverer"]),
     "retry-scheduler": ("hookline-retry-scheduler", ["hookline-retry-scheduler"]),
 }
-KNOWN = {s.name for s in SETTINGS}
+KNOWN = {s.name for s in SETTINGS} | {s.file_variable for s in SETTINGS if s.secret}
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -50,8 +50,9 @@ def config() -> dict[str, str]:
 
 
 def secret_keys() -> set[str]:
-    (generator,) = kustomization()["secretGenerator"]
-    assert generator["name"] == "hookline-secrets" and generator["envs"] == ["secret.env"]
+    generators = {g["name"]: g for g in kustomization()["secretGenerator"]}
+    assert set(generators) == {"hookline-secrets", "hookline-secrets-keys"}
+    assert generators["hookline-secrets"]["envs"] == ["secret.env"]
     lines = (K8S / "secret.env.example").read_text().splitlines()
     return {ln.split("=", 1)[0] for ln in lines if ln.strip() and not ln.startswith("#")}
 
@@ -63,7 +64,26 @@ def test_every_file_parses_and_is_listed() -> None:
     for path in [*K8S.glob("*.yaml"), *K8S.glob("optional/*.yaml")]:
         for doc in documents(path):
             assert doc.get("apiVersion") and doc.get("kind"), path
-    assert "secret.env" in (K8S / ".gitignore").read_text().split()
+    assert {"secret.env", "secrets-keys"} <= set((K8S / ".gitignore").read_text().split())
+
+
+def test_the_api_roles_and_the_deliverers_alone_mount_the_sealing_keys() -> None:
+    (keys,) = [g for g in kustomization()["secretGenerator"] if g["name"].endswith("-keys")]
+    assert keys["files"] == ["keys=secrets-keys"]
+    for name in DEPLOYMENTS:
+        pod = of_kind("Deployment")[f"hookline-{name}"]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        secret_volumes = {
+            v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v
+        }
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        if name in ("api", "api-worker", "deliverer"):
+            assert secret_volumes == {"secrets-keys": "hookline-secrets-keys"}, name
+            path = env["HOOKLINE_SECRETS_KEYS_FILE"]
+            assert path.rsplit("/", 1) == [mounts["secrets-keys"], "keys"], name
+        else:
+            assert not secret_volumes and "HOOKLINE_SECRETS_KEYS_FILE" not in env, name
 
 
 def test_settings_are_ones_the_code_reads_and_secrets_stay_in_the_secret() -> None:

@@ -21,6 +21,7 @@ from aiokafka.admin import NewTopic
 
 from hookline.core import kafka
 from hookline.core.config import Settings
+from hookline.core.keyring import new_key_entry
 from hookline.core.topics import TopicSpec, all_specs
 from support.stack import ROOT, Service, free_port
 
@@ -35,6 +36,7 @@ def provisioned_env(infra: dict[str, str]) -> dict[str, str]:
         "HOOKLINE_PARTITIONS": "2",
         "HOOKLINE_CREATE_TOPICS": "0",
         "HOOKLINE_ADMIN_TOKEN": secrets.token_urlsafe(8),
+        "HOOKLINE_SECRETS_KEYS": new_key_entry("prov"),
     }
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 # One copy of these, shared with the benchmark's own stack.
 from bench.stack import free_port, infra_env
 
+from hookline.core.keyring import new_key_entry
+
 __all__ = ["ROOT", "SERVICES", "Service", "Stack", "free_port", "infra_env", "test_settings"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,6 +125,7 @@ def test_settings(infra: dict[str, str], database_url: str) -> dict[str, str]:
         "HOOKLINE_DATABASE_URL": database_url,
         "HOOKLINE_TOPIC_PREFIX": f"hltest-{run}",
         "HOOKLINE_ADMIN_TOKEN": secrets.token_urlsafe(16),
+        "HOOKLINE_SECRETS_KEYS": new_key_entry(f"run-{run}"),
         "HOOKLINE_ALLOW_PRIVATE_TARGETS": "1",
         "HOOKLINE_ALLOW_HTTP_TARGETS": "1",
         "HOOKLINE_RETRY_DELAYS": "1s,2s,3s",

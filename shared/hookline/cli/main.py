@@ -19,6 +19,7 @@ from hookline.cli import topics as topic_plans
 from hookline.cli.apiclient import call, expect
 from hookline.cli.config import CHECKOUT, CliError, Target, environment, kafka_settings, target
 from hookline.cli.quarantine import quarantine
+from hookline.cli.sealing import secrets
 
 HELP = """Run, use and watch Hookline.
 
@@ -59,6 +60,7 @@ def main() -> None:
 
 
 cli.add_command(quarantine)
+cli.add_command(secrets)
 
 
 # --- the local stack -------------------------------------------------------------------

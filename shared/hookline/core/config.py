@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hookline.core.keyring import KeyringError, SecretKeys, parse_keys
 from hookline.core.retry import DEFAULT_DELAYS, parse_delays, parse_duration
 
 
@@ -72,6 +73,14 @@ SETTINGS: tuple[Setting, ...] = (
         "HOOKLINE_DATABASE_URL",
         "postgresql://hookline@127.0.0.1:15432/hookline",
         "PostgreSQL URL for the read model and the attempt log.",
+        True,
+    ),
+    Setting(
+        "HOOKLINE_SECRETS_KEYS",
+        "",
+        "Keys that seal subscription secrets at rest: `id:base64-of-32-bytes` entries, comma"
+        " or line separated; the first seals, all open (docs/operations.md). Needed by the api"
+        " and the deliverer; `hookline secrets new-key ID` makes one.",
         True,
     ),
     Setting(
@@ -225,6 +234,7 @@ class Settings:
     kafka_ssl_key_password: str
     kafka_ssl_check_hostname: bool
     database_url: str
+    secrets_keys: SecretKeys
     admin_token: str
     http_host: str
     http_port: int
@@ -266,6 +276,7 @@ class Settings:
             kafka_bootstrap=read.text("HOOKLINE_KAFKA_BOOTSTRAP"),
             **kafka_security(read),
             database_url=read.text("HOOKLINE_DATABASE_URL"),
+            secrets_keys=read.parsed("HOOKLINE_SECRETS_KEYS", _keys),
             admin_token=read.text("HOOKLINE_ADMIN_TOKEN"),
             http_host=read.text("HOOKLINE_HTTP_HOST"),
             http_port=read.parsed("HOOKLINE_HTTP_PORT", _port),
@@ -318,7 +329,8 @@ class _Reader:
         try:
             return parse(raw)
         except ValueError as exc:
-            raise SettingError(f"{name}={raw!r}: {exc}") from exc
+            shown = name if _KNOWN[name].secret else f"{name}={raw!r}"  # never a secret's value
+            raise SettingError(f"{shown}: {exc}") from exc
 
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -415,6 +427,13 @@ def _flag(raw: str) -> bool:
     if raw.lower() in {"", "0", "false", "no", "off"}:
         return False
     raise ValueError("must be 1 or 0")
+
+
+def _keys(raw: str) -> SecretKeys:
+    try:
+        return parse_keys(raw)
+    except KeyringError as exc:  # the message names an entry or an id, never a key
+        raise ValueError(str(exc)) from exc
 
 
 def _log_level(raw: str) -> str:

@@ -10,6 +10,7 @@ doubles as the "connected to Kafka" check. Logs are one JSON object per line, an
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import inspect
 import logging
@@ -31,6 +32,7 @@ from hookline.core.config import SettingError, Settings
 from hookline.core.errors import KafkaRefused
 from hookline.core.failure import every
 from hookline.core.kafka_auth import AUTHORIZATION_ERRORS, explain
+from hookline.core.keyring import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -362,11 +364,26 @@ def run(main: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
 
 def secret_values(settings: Settings) -> list[str]:
     """The settings' secrets, masked in every log line wherever they appear."""
+    keys = [base64.b64encode(key).decode() for _, key in settings.secrets_keys.keys]
     return [
         settings.admin_token,
         settings.kafka_sasl_password,
         settings.kafka_ssl_key_password,
+        *keys,
+        *(k.replace("+", "-").replace("/", "_") for k in keys),
     ]
+
+
+def keyring_for(settings: Settings, service: str) -> Keyring:
+    """The keys that seal and open subscription secrets; a service that needs them does
+    not start without them (one line that says what to set)."""
+    if not settings.secrets_keys.keys:
+        raise SettingError(
+            f"HOOKLINE_SECRETS_KEYS (or HOOKLINE_SECRETS_KEYS_FILE) is needed by the {service}:"
+            " it seals subscription secrets at rest; `hookline secrets new-key k1` makes one"
+            " (docs/operations.md, key management)"
+        )
+    return Keyring(settings.secrets_keys)
 
 
 def check_kafka(settings: Settings, service: str, groups: list[str]) -> None:

@@ -34,6 +34,7 @@ class Resources:
 
 @contextlib.asynccontextmanager
 async def opened(settings: Settings, *, max_size: int) -> AsyncIterator[Resources]:
+    keyring = service.keyring_for(settings, "api")  # both roles seal and open secrets
     await kafka.ensure_topics(settings)
     await kafka_access.check(settings, "api")
     pool = await db.connect(settings.database_url, max_size=max_size)
@@ -42,7 +43,7 @@ async def opened(settings: Settings, *, max_size: int) -> AsyncIterator[Resource
         producer = kafka.producer(settings)
         await producer.start()
         try:
-            store = SubscriptionStore(pool, producer, topics.subscriptions(settings))
+            store = SubscriptionStore(pool, producer, topics.subscriptions(settings), keyring)
             yield Resources(settings=settings, pool=pool, producer=producer, store=store)
         finally:
             await producer.stop()

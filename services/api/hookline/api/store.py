@@ -1,5 +1,9 @@
 """Subscription commands and queries.
 
+Secrets are sealed at rest (``hookline.core.sealed``): a record is sealed just before
+it is written, to the topic and the table alike, and a row is opened as it is read,
+so every caller holds the clear values and nothing stored does.
+
 A change is written to ``hookline.subscriptions`` (the log of record) first and to
 the read model second, both while the subscription's row is locked, so that two
 writers to one subscription are serialized: no two records with one version ever
@@ -13,6 +17,7 @@ of reach, ``hookline.core.errors.Unavailable`` (``translated``): never an HTTP e
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from typing import Any
@@ -20,15 +25,24 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from hookline.api.errors import InvalidChange, SubscriptionNotFound, VersionConflict
+from hookline.api.errors import (
+    InvalidChange,
+    SecretsUnopenable,
+    SubscriptionNotFound,
+    VersionConflict,
+)
 from hookline.api.http.listing import PARAM, ListQuery
 from hookline.api.http.validation import SubscriptionInput, format_problem
 from hookline.core import db
 from hookline.core.dialects import TRIPLETEX, formats_of, settle_format
 from hookline.core.errors import translated
+from hookline.core.keyring import Keyring, SecretsError
 from hookline.core.messages import SubscriptionRecord
+from hookline.core.sealed import needs_resealing, open_record, seal_record
 from hookline.core.signing import generate_secret
 from hookline.core.subscriptions import ACTIVE
+
+log = logging.getLogger(__name__)
 
 _COLUMNS = (
     "id, tenant_id, version, events, target_url, fields, format, status, auth_header_name,"
@@ -104,10 +118,13 @@ def _epoch_or_none(value: Any) -> float | None:
 
 
 class SubscriptionStore:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, keyring: Keyring
+    ) -> None:
         self._pool = pool
         self._producer = producer
         self._topic = topic
+        self.keyring = keyring
 
     async def create(self, tenant: int, data: SubscriptionInput) -> SubscriptionRecord:
         assert data.events is not None and data.target_url is not None
@@ -150,7 +167,7 @@ class SubscriptionStore:
             )
         if row is None:
             raise SubscriptionNotFound(subscription_id)
-        return from_row(row)
+        return self.opened(row)
 
     async def update(
         self, tenant: int, subscription_id: int, data: SubscriptionInput
@@ -187,6 +204,34 @@ class SubscriptionStore:
     async def delete(self, tenant: int, subscription_id: int) -> None:
         await self.change(tenant, subscription_id, deleted=True)
 
+    async def reseal(self, subscription_id: int) -> bool:
+        """Seal one subscription's secrets again under the current key, through the write
+        path (a new version on the topic of record, then the row), unless they are under
+        it already; deleted ones too, whose last record keeps them. Whether it wrote."""
+        with translated():
+            async with self._pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    f"SELECT {_COLUMNS} FROM subscriptions WHERE id = $1 FOR UPDATE",
+                    subscription_id,
+                )
+                if row is None or not needs_resealing(from_row(row), self.keyring):
+                    return False
+                current = self.opened(row)
+                # updated_at stays: the subscription did not change, only how it is stored.
+                await self._write(conn, replace(current, version=current.version + 1))
+        return True
+
+    async def stored(self, after: int, count: int) -> list[SubscriptionRecord]:
+        """Up to ``count`` subscriptions with an id above ``after``, deleted ones too, in
+        id order and as stored (sealed): for ``hookline secrets``."""
+        with translated():
+            rows = await self._pool.fetch(
+                f"SELECT {_COLUMNS} FROM subscriptions WHERE id > $1 ORDER BY id LIMIT $2",
+                after,
+                count,
+            )
+        return [from_row(r) for r in rows]
+
     async def _locked(
         self, conn: db.Connection, tenant: int, subscription_id: int
     ) -> SubscriptionRecord:
@@ -198,11 +243,23 @@ class SubscriptionStore:
         )
         if row is None:
             raise SubscriptionNotFound(subscription_id)
-        return from_row(row)
+        return self.opened(row)
+
+    def opened(self, row: asyncpg.Record) -> SubscriptionRecord:
+        """A row as the record it stores, its secrets in clear; 503 when they do not open
+        (their key was taken out of HOOKLINE_SECRETS_KEYS too early: put it back)."""
+        record = from_row(row)
+        try:
+            return open_record(record, self.keyring)
+        except SecretsError as exc:
+            log.error("subscription %s: %s", record.id, exc)
+            raise SecretsUnopenable(record.id) from exc
 
     async def _write(self, conn: db.Connection, record: SubscriptionRecord) -> None:
-        await self._producer.send_and_wait(self._topic, record.encode(), key=record.key())
-        await conn.execute(UPSERT, *upsert_args(record))
+        """Seal, then to the topic of record, then to the read model (row locked)."""
+        stored = seal_record(record, self.keyring)
+        await self._producer.send_and_wait(self._topic, stored.encode(), key=stored.key())
+        await conn.execute(UPSERT, *upsert_args(stored))
 
     async def _list(self, tenant: int, query: ListQuery) -> tuple[int, list[SubscriptionRecord]]:
         args: list[Any] = [tenant]
@@ -227,7 +284,7 @@ class SubscriptionStore:
             total = await self._pool.fetchval(
                 f"SELECT count(*) FROM subscriptions WHERE {where}", *args
             )
-        return int(total), [from_row(r) for r in rows]
+        return int(total), [self.opened(r) for r in rows]
 
     async def list(self, tenant: int, query: ListQuery) -> tuple[int, list[SubscriptionRecord]]:
         """One page of a tenant's live subscriptions and how many match in all.

@@ -10,6 +10,7 @@ from hookline.deliverer.worker import GROUP, Deliverer
 
 
 async def serve(settings: Settings, stopping: asyncio.Event) -> None:
+    service.keyring_for(settings, "deliverer")  # refuses to start without the keys
     deliverer = Deliverer(settings)
     try:
         await deliverer.start()

@@ -41,6 +41,7 @@ from hookline.core.config import Settings
 from hookline.core.failure import Failure, Stopped, every, reason_of, retry_infra
 from hookline.core.failure import classify as classify_failure
 from hookline.core.feed import CatalogFeed, SubscriptionFeed
+from hookline.core.keyring import Keyring
 from hookline.core.messages import Attempt, Delivery, MessageError, SubscriptionRecord
 from hookline.core.quarantine import send_to_quarantine
 from hookline.core.retry import Classification, classify
@@ -50,6 +51,7 @@ from hookline.deliverer.breaker import Admission, endpoint_of, shows_endpoint_do
 from hookline.deliverer.endpoints import EndpointGate, Ticket
 from hookline.deliverer.lanes import BulkReadAhead
 from hookline.deliverer.offsets import OffsetTracker
+from hookline.deliverer.opening import Opener
 from hookline.deliverer.ordering import OrderGate
 from hookline.deliverer.resolver import resolver
 from hookline.deliverer.tenants import TenantGate
@@ -79,6 +81,7 @@ class Deliverer:
         self.settings = settings
         self.table = SubscriptionTable()
         self.feed = SubscriptionFeed(settings, self.table, service="deliverer")
+        self.opener = Opener(Keyring(settings.secrets_keys))  # the secrets, for requests
         # The plurals that name batch objects.
         self.catalog = CatalogFeed(settings, service="deliverer")
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
@@ -290,9 +293,15 @@ class Deliverer:
             return None
         return sub
 
-    async def _deliver(self, sub: SubscriptionRecord, delivery: Delivery) -> None:
+    async def _deliver(self, sealed: SubscriptionRecord, delivery: Delivery) -> None:
         assert self.http is not None
         now = time.time()
+        sub = self.opener.open(sealed)
+        if isinstance(sub, str):
+            # A key this deliverer lacks: a failed try like a target's error (sent, for
+            # the classification), so the retries give the operator time to add it.
+            await self._record(delivery, transport.Answer(None, 0.0, error=sub))
+            return
         body = request.body_for(sub, delivery)
         req = request.build(sub, delivery, body, int(now), request.signing_secrets(sub, now))
         refused = guard.refusal(

@@ -24,6 +24,7 @@ from hookline.api.http import (
     quarantine,
     ratelimit,
     replay,
+    sealing,
     sources,
     subscriptions,
 )
@@ -60,6 +61,7 @@ def create_app(settings: Settings, *, worker: bool = False) -> web.Application:
     app.router.add_routes(delivery.routes)
     app.router.add_routes(replay.routes)
     app.router.add_routes(quarantine.routes)
+    app.router.add_routes(sealing.routes)
     app.router.add_routes(sources.routes)
     dialects.add_routes(app)
 

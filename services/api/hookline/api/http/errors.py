@@ -24,7 +24,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from hookline.api.errors import InvalidChange, StoreError, SubscriptionNotFound, VersionConflict
+from hookline.api.errors import (
+    InvalidChange,
+    SecretsUnopenable,
+    StoreError,
+    SubscriptionNotFound,
+    VersionConflict,
+)
 from hookline.core.errors import DatabaseUnavailable, outage_of
 
 log = logging.getLogger(__name__)
@@ -109,6 +115,8 @@ def api_error_of(exc: StoreError) -> ApiError:
         return Conflict(str(exc))
     if isinstance(exc, InvalidChange):
         return Unprocessable.fields({exc.field: exc.problem})
+    if isinstance(exc, SecretsUnopenable):
+        return Unavailable(str(exc))
     return Unprocessable(str(exc))
 
 

@@ -18,6 +18,7 @@ from hookline.api.openapi.paths import admin_paths, event_paths, subscription_pa
 from hookline.api.openapi.quarantine import quarantine_paths
 from hookline.api.openapi.replay import replay_paths
 from hookline.api.openapi.schemas import SCHEMAS
+from hookline.api.openapi.sealing import sealing_paths
 from hookline.api.openapi.sources import sources_paths
 
 routes = web.RouteTableDef()
@@ -50,6 +51,7 @@ def document() -> Doc:
             **event_paths(),
             **admin_paths(),
             **quarantine_paths(),
+            **sealing_paths(),
             **sources_paths(),
             **dialect_paths(),
         },
