@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -31,7 +32,7 @@ from support import stack as stacks
 from support.client import Api
 from support.database import own_database
 from support.receiver import Receiver
-from support.scripted import eventually, header, subscribe
+from support.scripted import attempts, eventually, header, subscribe
 from support.stack import ROOT, Stack
 
 HOOKLINE = Path(sys.executable).with_name("hookline")
@@ -104,6 +105,37 @@ async def write_in_clear(stack: Stack, record: SubscriptionRecord) -> None:
         await producer.stop()
 
 
+async def three_sealed_and_one_clear(
+    stack: Stack, tenant: Api, tenant_id: int, userinfo_host: str, auth: dict[int, str]
+) -> tuple[list[dict[str, Any]], SubscriptionRecord]:
+    """Three subscriptions made through the API (sealed) and one written to the topic in
+    clear, as a version before sealing wrote it."""
+    sealed = [
+        await subscribe(
+            tenant,
+            f"http://{userinfo_host}/s{n}",
+            authHeaderName="X-Api-Key",
+            authHeaderValue=auth[n],
+        )
+        for n in range(3)
+    ]
+    legacy = SubscriptionRecord(
+        id=10**6 + secrets.randbelow(10**6),
+        tenant=tenant_id,
+        version=0,
+        events=["product.create"],
+        target_url=f"http://{userinfo_host}/legacy",
+        status="ACTIVE",
+        secret=generate_secret(),
+        created_at=time.time(),
+        updated_at=time.time(),
+        auth_header_name="X-Api-Key",
+        auth_header_value="auth-legacy",
+    )
+    await write_in_clear(stack, legacy)
+    return sealed, legacy
+
+
 async def test_rotate_key_reseals_everything_and_the_old_key_can_go(
     keyed_stack: Stack, http: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
@@ -114,30 +146,10 @@ async def test_rotate_key_reseals_everything_and_the_old_key_can_go(
     tenant = admin.as_key(made["value"]["apiKey"])
     auth = {n: f"auth-{n}-{secrets.token_hex(8)}" for n in range(3)}
     password = f"pw-{secrets.token_hex(8)}"
-    sealed = [
-        await subscribe(
-            tenant,
-            f"http://u:{password}@127.0.0.1:{receiver.port}/s{n}",
-            authHeaderName="X-Api-Key",
-            authHeaderValue=auth[n],
-        )
-        for n in range(3)
-    ]
-    legacy_secret = generate_secret()
-    legacy = SubscriptionRecord(
-        id=10**6 + secrets.randbelow(10**6),
-        tenant=made["value"]["id"],
-        version=0,
-        events=["product.create"],
-        target_url=f"http://u:{password}@127.0.0.1:{receiver.port}/legacy",
-        status="ACTIVE",
-        secret=legacy_secret,
-        created_at=time.time(),
-        updated_at=time.time(),
-        auth_header_name="X-Api-Key",
-        auth_header_value="auth-legacy",
+    sealed, legacy = await three_sealed_and_one_clear(
+        stack, tenant, made["value"]["id"], f"u:{password}@127.0.0.1:{receiver.port}", auth
     )
-    await write_in_clear(stack, legacy)
+    legacy_secret = legacy.secret
 
     async def projected() -> bool:
         status, _ = await tenant.call("GET", f"/v2/event/subscription/{legacy.id}")
@@ -188,3 +200,38 @@ async def test_rotate_key_reseals_everything_and_the_old_key_can_go(
             header(r, "webhook-signature"),
             now=int(time.time()),
         )
+
+
+async def test_without_the_key_nothing_is_sent_and_the_api_answers_503(
+    keyed_stack: Stack, http: aiohttp.ClientSession, receiver: Receiver
+) -> None:
+    """A deliverer without the key sends nothing and says why in the attempt log; an API
+    without it answers 503 (never a 500, never the value). Last: it changes the keys."""
+    stack = keyed_stack
+    admin = Api(stack.api_url, http, stack.admin_token)
+    status, made = await admin.call("POST", "/v2/admin/tenants", {"name": "keyless"})
+    assert status == 201, made
+    tenant = admin.as_key(made["value"]["apiKey"])
+    auth = f"auth-{secrets.token_hex(8)}"
+    sub = await subscribe(
+        tenant, f"{receiver.url}/k", authHeaderName="X-Api-Key", authHeaderValue=auth
+    )
+    sealing = stack.services["api"].env["HOOKLINE_SECRETS_KEYS"].split(":", 1)[0]
+    stack.services["deliverer"].env["HOOKLINE_SECRETS_KEYS"] = new_key_entry("k3")
+    await asyncio.to_thread(stack.services["deliverer"].restart)
+    status, body = await tenant.call(
+        "POST", "/v2/event/publish", {"event": "product.create", "id": 6, "value": {"id": 6}}
+    )
+    assert status == 202, body
+
+    async def refused() -> list[dict[str, object]]:
+        logged = await attempts(tenant, sub["id"])
+        return [a for a in logged["values"] if "do not open" in str(a.get("reason"))]
+
+    (first, *_) = await eventually(refused, 30, "the attempt that could not open the secrets")
+    assert f"'{sealing}'" in str(first["reason"]) and auth not in str(first)
+    assert not receiver.received, "nothing sent without the secrets"
+    await with_keys(stack, new_key_entry("k3"))
+    status, answer = await tenant.call("GET", f"/v2/event/subscription/{sub['id']}/secret")
+    assert status == 503 and answer["code"] == "unavailable", answer
+    assert sub["secret"] not in str(answer)
