@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import orjson
 import pytest_asyncio
 
@@ -200,6 +201,59 @@ async def test_rotate_key_reseals_everything_and_the_old_key_can_go(
             header(r, "webhook-signature"),
             now=int(time.time()),
         )
+
+
+async def test_rotate_key_killed_midway_is_finished_by_running_it_again(
+    keyed_stack: Stack, http: aiohttp.ClientSession, receiver: Receiver
+) -> None:
+    """The API SIGKILLed while rotate-key runs: run it again and every secret is under
+    the new key, the table agreeing with the topic of record on every version."""
+    stack = keyed_stack
+    admin = Api(stack.api_url, http, stack.admin_token)
+    status, made = await admin.call("POST", "/v2/admin/tenants", {"name": "crashing"})
+    assert status == 201, made
+    tenant = admin.as_key(made["value"]["apiKey"])
+    for n in range(150):
+        await subscribe(tenant, f"{receiver.url}/c{n}", authHeaderName="X", authHeaderValue=f"v{n}")
+    current = stack.services["api"].env["HOOKLINE_SECRETS_KEYS"]
+    await with_keys(stack, f"{new_key_entry('k4')},{current}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+    env.update(HOOKLINE_API_URL=stack.api_url, HOOKLINE_ADMIN_TOKEN=stack.admin_token)
+    proc = await asyncio.create_subprocess_exec(
+        str(HOOKLINE),
+        "secrets",
+        "rotate-key",
+        "--batch",
+        "5",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    first = await asyncio.wait_for(proc.stderr.readline(), 60)
+    assert first.startswith(b"checked 5 subscriptions"), first
+    stack.services["api"].kill()
+    await asyncio.wait_for(proc.wait(), 60)
+    assert proc.returncode != 0, "rotate-key should have lost its API"
+    await asyncio.to_thread(stack.services["api"].start)
+    await asyncio.to_thread(stack.services["api"].wait_healthy)
+    _, midway = await admin.call("GET", "/v2/admin/secrets")
+    assert 0 < midway["value"]["toReseal"] < 150, midway
+
+    out, _ = await hookline(stack, "secrets", "rotate-key", "--batch", "50")
+    assert "re-sealed under k4" in out, out
+    _, after = await admin.call("GET", "/v2/admin/secrets")
+    assert after["value"]["toReseal"] == 0 and set(after["value"]["stored"]) == {"k4"}
+    newest = await latest_records(stack)
+    assert all(set(key_ids(r)) == {"k4"} for r in newest.values())
+    conn = await asyncpg.connect(stack.env["HOOKLINE_DATABASE_URL"])
+    try:
+        rows = {
+            r["id"]: r["version"] for r in await conn.fetch("SELECT id, version FROM subscriptions")
+        }
+    finally:
+        await conn.close()
+    assert rows == {i: r.version for i, r in newest.items()}
 
 
 async def test_without_the_key_nothing_is_sent_and_the_api_answers_503(
