@@ -30,6 +30,7 @@ from aiokafka.admin import NewTopic
 from hookline.core import kafka
 from hookline.core.config import Settings
 from hookline.core.errors import KafkaRefused
+from hookline.core.keyring import new_key_entry
 from hookline.core.topics import all_specs, retry_topics
 from support import stack as support_stack
 from support.broker import (
@@ -185,7 +186,12 @@ def start_refused(env: dict[str, str], module: str) -> tuple[int, str, float]:
     began = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", module],
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}, **env},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")},
+            # Every setting but Kafka's is right, so the refusal is what stops it.
+            "HOOKLINE_SECRETS_KEYS": new_key_entry("refused"),
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=REFUSAL_WITHIN_S + 30,

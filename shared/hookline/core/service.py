@@ -381,7 +381,7 @@ def keyring_for(settings: Settings, service: str) -> Keyring:
         raise SettingError(
             f"HOOKLINE_SECRETS_KEYS (or HOOKLINE_SECRETS_KEYS_FILE) is needed by the {service}:"
             " it seals subscription secrets at rest; `hookline secrets new-key k1` makes one"
-            " (docs/operations.md, key management)"
+            " (docs/operations.md, Sealing keys)"
         )
     return Keyring(settings.secrets_keys)
 
