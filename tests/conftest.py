@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
+from hypothesis import settings as hypothesis_settings
 
 from support.client import Api
 from support.database import own_database
@@ -77,6 +78,11 @@ async def receiver() -> AsyncIterator[Receiver]:
 def pytest_configure(config: pytest.Config) -> None:
     (Path(ROOT) / ".local").mkdir(exist_ok=True)
 
+
+# No per-example deadline: on a shared 2-core machine an example can take seconds for
+# reasons of its neighbours, and a property is about results, not speed (make bench is).
+hypothesis_settings.register_profile("hookline", deadline=None)
+hypothesis_settings.load_profile("hookline")
 
 # Fixtures that reach the real broker or database: a test that uses one (directly or
 # through another fixture) is end to end.
