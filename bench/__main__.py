@@ -272,7 +272,9 @@ async def one_stack(args: argparse.Namespace, deliverers: int, runs: list[str]) 
     receiver_url = receiver_urls[0]
     results: list[Result] = []
     try:
-        async with aiohttp.ClientSession() as http:
+        # Idle connections dropped before the API's 10 s header timeout drops them.
+        connector = aiohttp.TCPConnector(keepalive_timeout=5)
+        async with aiohttp.ClientSession(connector=connector) as http:
             await wait_up(http, f"{receiver_url}/stats")
             say(f"starting the services ({args.routers} router(s), {deliverers} deliverer(s))")
             await stack.start()

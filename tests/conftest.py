@@ -18,6 +18,7 @@ import pytest_asyncio
 from hypothesis import settings as hypothesis_settings
 
 from support.client import Api
+from support.client import session as client_session
 from support.database import own_database
 from support.receiver import Receiver
 from support.stack import ROOT, Stack, infra_env, test_settings
@@ -48,7 +49,7 @@ def stack(infra: dict[str, str], database_url: str) -> Iterator[Stack]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    async with client_session() as session:
         yield session
 
 

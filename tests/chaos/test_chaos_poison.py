@@ -12,7 +12,6 @@ import secrets
 import time
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 from chaoskit import FaultyReceiver, Load, admin_of, chaos_stack, restart, routable, wait_received
@@ -22,6 +21,7 @@ from hookline.core.config import Settings
 from hookline.core.messages import Event
 from support import factories
 from support.client import Api
+from support.client import session as client_session
 from support.receiver import Receiver
 
 pytestmark = pytest.mark.skipif(
@@ -73,7 +73,7 @@ async def _write(settings: Settings, event: Event) -> None:
 async def test_a_poison_event_survives_a_router_kill_and_is_redriven(
     infra: dict[str, str],
 ) -> None:
-    async with chaos_stack(infra) as stack, aiohttp.ClientSession() as http:
+    async with chaos_stack(infra) as stack, client_session() as http:
         admin = admin_of(stack, http)
         poisoner, poisoner_id = await _tenant(admin)
         batch_receiver = Receiver()

@@ -6,6 +6,15 @@ from typing import Any
 
 import aiohttp
 
+# The API closes a connection idle for HOOKLINE_HTTP_HEADER_TIMEOUT (10 s); aiohttp's
+# client keeps one 15 s by default and would then write a request into a closed socket.
+IDLE_S = 5.0
+
+
+def session() -> aiohttp.ClientSession:
+    """A client session whose idle connections are dropped before the API drops them."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_S))
+
 
 class Api:
     def __init__(self, base: str, session: aiohttp.ClientSession, key: str | None = None) -> None:
