@@ -261,18 +261,24 @@ async def _provisioned(secured: Stack, sasl_env: dict[str, str]) -> dict[str, st
     return env
 
 
+async def refused_for(env: dict[str, str], sasl_env: dict[str, str], acl: Acl, module: str) -> str:
+    """Deny ``acl``, start ``module``: the one line it stops with, at once, exit 1."""
+    await grant(as_admin(sasl_env), [acl])
+    code, stderr, took = start_refused(env, module)
+    assert code == 1
+    assert took < REFUSAL_WITHIN_S
+    return one_line(stderr)
+
+
 @pytest.mark.parametrize("service", ["deliverer", "router"])
 async def test_a_group_a_service_may_not_join_stops_it_naming_the_group(
     secured: Stack, sasl_env: dict[str, str], service: str
 ) -> None:
     env = await _provisioned(secured, sasl_env)
     group = f"{env['HOOKLINE_TOPIC_PREFIX']}-{service}"  # the router's: its Faust app's
-    await grant(as_admin(sasl_env), [Acl(GROUP, group, LITERAL, "User:hookline", READ, DENY)])
-    code, stderr, took = start_refused(env, f"hookline.{service}")
-    assert code == 1
-    line = one_line(stderr)
+    acl = Acl(GROUP, group, LITERAL, "User:hookline", READ, DENY)
+    line = await refused_for(env, sasl_env, acl, f"hookline.{service}")
     assert f"a missing ACL for User:hookline: it needs Read on group {group}" in line
-    assert took < REFUSAL_WITHIN_S
 
 
 async def test_a_transactional_id_the_retry_scheduler_may_not_use_stops_it_naming_it(
@@ -281,12 +287,8 @@ async def test_a_transactional_id_the_retry_scheduler_may_not_use_stops_it_namin
     env = await _provisioned(secured, sasl_env)
     ids = f"{env['HOOKLINE_TOPIC_PREFIX']}-retry-scheduler-"
     acl = Acl(TRANSACTIONAL_ID, ids, PREFIXED, "User:hookline", ALL, DENY)
-    await grant(as_admin(sasl_env), [acl])
-    code, stderr, took = start_refused(env, "hookline.retry_scheduler")
-    assert code == 1
-    line = one_line(stderr)
+    line = await refused_for(env, sasl_env, acl, "hookline.retry_scheduler")
     assert f"Write and Describe on transactional id {ids}" in line
-    assert took < REFUSAL_WITHIN_S
 
 
 async def test_a_topic_the_deliverer_may_not_write_stops_it_at_start_naming_each(
@@ -296,14 +298,10 @@ async def test_a_topic_the_deliverer_may_not_write_stops_it_at_start_naming_each
     env = await _provisioned(secured, sasl_env)
     retries = f"{env['HOOKLINE_TOPIC_PREFIX']}.retry."
     acl = Acl(TOPIC, retries, PREFIXED, "User:hookline", WRITE, DENY)
-    await grant(as_admin(sasl_env), [acl])
-    code, stderr, took = start_refused(env, "hookline.deliverer")
-    assert code == 1
-    line = one_line(stderr)
+    line = await refused_for(env, sasl_env, acl, "hookline.deliverer")
     for topic in retry_topics(Settings.from_env(env)):
         assert f"Write on topic {topic}" in line
     assert "Read on" not in line  # what it may do is not named
-    assert took < REFUSAL_WITHIN_S
 
 
 async def test_mutual_tls_clients_produce_and_consume(broker: tuple[Broker, TlsFiles]) -> None:
