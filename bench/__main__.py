@@ -6,7 +6,8 @@ receiver.
                     [--single-rates 500,2000] [--rate 2000 --duration 20]
                     [--routers R] [--deliverers D | --scale 1,2,3] [--profile]
 
-It starts its own api, router, deliverer(s) and retry scheduler on a fresh topic
+It starts its own api (its HTTP and worker roles as two processes, as ``make up``
+does), router, deliverer(s) and retry scheduler on a fresh topic
 prefix and database (Kafka and PostgreSQL are reused or started by
 ``deploy/local/stack.py infra``), a receiver on 127.0.0.1 in its own process, and
 publishes the events. The realistic runs publish through the API one event per
@@ -69,7 +70,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--scale", default="", help="e.g. 1,2,3: a default run per deliverer count")
     p.add_argument("--endpoints", type=int, default=0, help="receiver ports (default: K)")
     p.add_argument("--partitions", type=int, default=6, help="partitions per topic")
-    p.add_argument("--profile", action="store_true", help="py-spy the api, router and a deliverer")
+    p.add_argument(
+        "--profile", action="store_true", help="py-spy the api (both roles), router and a deliverer"
+    )
     p.add_argument("--idle-timeout", type=float, default=30.0, help="give up after this quiet")
     p.add_argument(
         "--env", action="append", default=[], help="KEY=VALUE for the services (repeatable)"
@@ -137,6 +140,7 @@ class Bench:
     def meter(self) -> cpu.CpuMeter:
         groups = {
             "api": self.stack.pids("api"),
+            "api_worker": self.stack.pids("api_worker"),
             "router": self.stack.pids("router"),
             "deliverers": self.stack.pids("deliverer"),
             "retry_scheduler": self.stack.pids("retry_scheduler"),
@@ -235,6 +239,7 @@ class Bench:
     def _profiler(self) -> profile.Recorder:
         targets = {
             "api": self.stack.pids("api")[0],
+            "api_worker": self.stack.pids("api_worker")[0],
             "router": self.stack.pids("router")[0],
             "deliverer": self.stack.pids("deliverer")[0],
         }

@@ -75,6 +75,17 @@ async def drop_topics(env: Mapping[str, str], prefix: str) -> None:
         await admin.close()
 
 
+# The API's two roles run as two processes, as ``make up`` runs them
+# (``deploy/local/stack.py``): its HTTP server, and its worker (the projectors of the
+# attempts and dead letters, the purge, the replays). Their CPU is reported apart.
+COMMANDS = {"api": ["hookline.api", "serve"], "api_worker": ["hookline.api", "worker"]}
+
+
+def kind_of(name: str) -> str:
+    """Pure: ``router1`` and ``deliverer0`` are of the kinds ``router`` and ``deliverer``."""
+    return name.rstrip("0123456789")
+
+
 @dataclass
 class Proc:
     name: str
@@ -92,10 +103,11 @@ class Proc:
         return self.popen.pid
 
     def start(self) -> None:
-        module = self.name.rstrip("0123456789")
+        kind = kind_of(self.name)
+        command = COMMANDS.get(kind, [f"hookline.{kind}"])
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", f"hookline.{module}"],
+                [sys.executable, "-m", *command],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -128,8 +140,8 @@ class Proc:
 
 @dataclass
 class BenchStack:
-    """api, ``routers`` router workers, ``deliverers`` deliverers and the retry scheduler
-    on their own prefix."""
+    """The API (its HTTP role and its worker role, two processes), ``routers`` router
+    workers, ``deliverers`` deliverers and the retry scheduler on their own prefix."""
 
     deliverers: int = 1
     routers: int = 1
@@ -154,7 +166,7 @@ class BenchStack:
         return self.env["HOOKLINE_TOPIC_PREFIX"]
 
     def pids(self, kind: str) -> list[int]:
-        return [p.pid for n, p in self.procs.items() if n.rstrip("0123456789") == kind]
+        return [p.pid for n, p in self.procs.items() if kind_of(n) == kind]
 
     async def start(self) -> None:
         infra = infra_env()
@@ -186,6 +198,7 @@ class BenchStack:
         }
         names = [
             "api",
+            "api_worker",
             "router",  # the first router worker; the others are router1, router2, ...
             *[f"router{i}" for i in range(1, self.routers)],
             *[f"deliverer{i}" for i in range(self.deliverers)],
