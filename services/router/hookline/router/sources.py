@@ -17,6 +17,10 @@ one path for every event (the same fences, dedupe, fan-out lanes and tests), and
 source topic keyed by the producer's own key is re-keyed by object, so an object's
 events keep their order however the producer partitioned them.
 
+A record aiokafka cannot even read (a header name that is not UTF-8) fails its whole
+fetch; the reader then reads each partition again one record at a time and quarantines a
+stub for it (``hookline.router.unreadable``), so it never stops the source.
+
 A reader that cannot go on (a missing ACL on the source's topic, a fatal broker error, a
 bug) stops alone: it logs why, its batch is not committed (so nothing is lost: it is read
 again), and it starts again after ``RESTART_S`` from the source's definition as it is
@@ -41,8 +45,9 @@ from hookline.core.config import Settings
 from hookline.core.failure import retry_infra
 from hookline.core.feed import SourceFeed
 from hookline.core.messages import Event, SourceRecord
-from hookline.core.quarantine import quarantine_record
+from hookline.core.quarantine import quarantine_record, send_to_quarantine
 from hookline.core.sources import Record, Refusal, Refused, Source, map_record, source_of
+from hookline.router import unreadable
 
 log = logging.getLogger(__name__)
 
@@ -145,23 +150,47 @@ class SourceReader:
             await probe.stop()
 
     async def _step(self, consumer: AIOKafkaConsumer) -> None:
-        async def fetch() -> dict[TopicPartition, list[Any]]:
-            got: dict[TopicPartition, list[Any]] = await consumer.getmany(
-                timeout_ms=500, max_records=FETCH_RECORDS
+        async def batch() -> dict[TopicPartition, list[Any]]:
+            got: dict[TopicPartition, list[Any]] = await unreadable.fetch(
+                consumer, timeout_ms=500, max_records=FETCH_RECORDS
             )
             return got
 
-        batches = await retry_infra(fetch, what=f"source {self.source.name}: fetch")
+        try:
+            batches = await retry_infra(batch, what=f"source {self.source.name}: fetch")
+        except unreadable.Unreadable as exc:
+            log.warning(
+                "source %s: %s; reading it again one record at a time", self.source.name, exc
+            )
+            for tp in sorted(consumer.assignment()):
+                await self._read_carefully(consumer, tp)
+            return
         records = [r for tp_records in batches.values() for r in tp_records]
         if not records:
             return
         await self.take(records)
         ends = {tp: rs[-1].offset + 1 for tp, rs in batches.items() if rs}
+        await self._commit(consumer, ends)
+
+    async def _read_carefully(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        """One partition from its committed offset, its unreadable records quarantined
+        as stubs (``hookline.router.unreadable``), then committed."""
+        what = f"source {self.source.name}"
+        start, found = await unreadable.Careful(consumer, tp, what).read(FETCH_RECORDS)
+        for span in found.spans:
+            await self._quarantine_span(tp, span)
+        await self.take(found.records)
+        if found.end > start:
+            await self._commit(consumer, {tp: found.end})
+
+    async def _commit(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
         await retry_infra(lambda: consumer.commit(ends), what=f"source {self.source.name}: commit")
 
     async def take(self, records: list[Any]) -> None:
         """Map, write and quarantine one fetch's records; returns once the broker
         acknowledged every write, so that their offsets may be committed."""
+        if not records:
+            return
         mapped = [(r, map_record(self.source, _record_of(r), known=is_known)) for r in records]
         claimed = {m.tenant for _, m in mapped if isinstance(m, Event)}
         existing = await self._tenants.existing(claimed) if claimed else set()
@@ -176,6 +205,22 @@ class SourceReader:
                 sent.append(await self._producer.send(self._events, m.encode(), key=m.key()))
         await asyncio.gather(*sent)
         metrics.EVENTS_PUBLISHED.inc(len(sent))
+
+    async def _quarantine_span(self, tp: TopicPartition, span: unreadable.Span) -> None:
+        await retry_infra(
+            lambda: send_to_quarantine(
+                self._producer,
+                self._settings,
+                service="router",
+                topic=tp.topic,
+                partition=span.partition,
+                offset=span.first,
+                key=None,
+                value=None,
+                reason=f"source {self.source.name}: {span.reason()}",
+            ),
+            what=f"source {self.source.name}: quarantine",
+        )
 
     async def _quarantine(self, rec: Any, refused: Refused) -> None:
         reason = f"source {self.source.name}: {refused.reason}"
