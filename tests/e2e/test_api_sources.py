@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 from support.client import Api
 from support.stack import Stack
+
+PATHS = {"event": "$.kind", "id": "$.id", "tenant": "$.tenant"}
 
 
 def name() -> str:
@@ -93,8 +96,30 @@ async def test_hookline_s_own_topics_and_a_topic_already_read_are_refused(
     status, body = await admin.call(
         "PUT", f"/v2/admin/sources/{second}", {"topic": topic, "format": "cloudevents"}
     )
-    assert status == 422 and f"read by source '{first}' already" in body["message"]
+    assert status == 409 and f"read by source '{first}' already" in body["message"]
     await admin.call("DELETE", f"/v2/admin/sources/{first}")
+
+
+async def test_sources_put_at_once_on_one_topic_are_one_source(admin: Api) -> None:
+    topic = f"raced-{secrets.token_hex(3)}"
+    names = [name() for _ in range(6)]
+    answers = await asyncio.gather(
+        *(
+            admin.call(
+                "PUT", f"/v2/admin/sources/{n}", {"topic": topic, "format": "json", "paths": PATHS}
+            )
+            for n in names
+        )
+    )
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [201] + [409] * 5, answers
+    (winner,) = [n for n, (status, _) in zip(names, answers, strict=True) if status == 201]
+    for status, body in answers:
+        if status == 409:
+            assert f"read by source '{winner}' already" in body["message"]
+    status, listed = await admin.call("GET", "/v2/admin/sources")
+    assert [s["name"] for s in listed["values"] if s["topic"] == topic] == [winner]
+    await admin.call("DELETE", f"/v2/admin/sources/{winner}")
 
 
 async def test_only_the_admin_token_defines_sources(admin: Api, tenant: Api) -> None:

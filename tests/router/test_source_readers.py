@@ -115,3 +115,39 @@ async def test_a_reader_that_fails_starts_again_from_the_definition_of_then(
     await asyncio.gather(follow, return_exceptions=True)
     assert started[0] == 0 and len(started) >= 3  # it went on failing, and restarting
     assert started[-1] == 1  # with the definition as it was then, not the one it had
+
+
+async def test_a_second_source_of_a_topic_is_not_read_until_the_first_stops(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = SourceService(SETTINGS)
+    reading: list[str] = []
+
+    async def run(self: SourceReader) -> None:
+        reading.append(self.source.name)
+        await self._stopping.wait()
+        reading.remove(self.source.name)
+
+    monkeypatch.setattr(SourceReader, "run", run)
+    service._producer = FakeProducer()
+    follow = asyncio.create_task(service._follow())
+    first = SourceRecord("first", "orders", "cloudevents", 0, 0.0, 0.0)
+    second = SourceRecord("second", "orders", "cloudevents", 0, 0.0, 0.0)
+    other = SourceRecord("other", "invoices", "cloudevents", 0, 0.0, 0.0)
+    for record in (first, second, other, second):  # one line each time second is put
+        service._changed(record)
+    await asyncio.sleep(0.05)
+    assert sorted(reading) == ["first", "other"]
+    refused = [r.getMessage() for r in caplog.records if "is not read" in r.getMessage()]
+    assert len(refused) == 2 and refused[0].startswith(
+        "source second is not read: its topic orders is read by source first already"
+    )
+
+    service._changed(SourceRecord("first", "orders", "cloudevents", 1, 0.0, 0.0, deleted=True))
+    await asyncio.sleep(0.05)
+    assert sorted(reading) == ["other", "second"]
+    assert service.waiting == {}
+    follow.cancel()
+    await asyncio.gather(follow, return_exceptions=True)
+    for name in list(service.readers):
+        await service._stop_reader(name)

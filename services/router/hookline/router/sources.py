@@ -259,6 +259,8 @@ class SourceService(Service):
         self.feed = SourceFeed(settings, service="router", on_change=self._changed)
         self.tenants = Tenants(settings)
         self.readers: dict[str, tuple[SourceReader, asyncio.Task[None]]] = {}
+        # Sources not read because another reads their topic, started once it stops.
+        self.waiting: dict[str, SourceRecord] = {}
         self._changes: asyncio.Queue[SourceRecord] = asyncio.Queue()
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -286,8 +288,10 @@ class SourceService(Service):
         while True:
             record = await self._changes.get()
             await self._stop_reader(record.name)
+            self.waiting.pop(record.name, None)
             if not record.deleted:
                 self._start_reader(record)
+            self._start_waiting()  # the change may have freed a topic
 
     def _start_reader(self, record: SourceRecord) -> None:
         assert self._producer is not None
@@ -296,10 +300,34 @@ class SourceService(Service):
         except Refusal as exc:  # the API checks as much; a record written by hand may not be
             log.error("source %s is not read: %s", record.name, exc.reason)
             return
+        other = self._reading(source.topic)
+        if other is not None:  # the API refuses it; a record written by hand may not be
+            log.error(
+                "source %s is not read: its topic %s is read by source %s already (each"
+                " record would be two events); it starts once that one stops reading it",
+                record.name,
+                source.topic,
+                other,
+            )
+            self.waiting[record.name] = record
+            return
         reader = SourceReader(self.settings, source, self._producer, self.tenants)
         task = asyncio.create_task(reader.run(), name=f"source-{record.name}")
         task.add_done_callback(lambda t: self._ended(record.name, reader, t))
         self.readers[record.name] = (reader, task)
+
+    def _reading(self, topic: str) -> str | None:
+        """The source whose reader has ``topic``, if one has."""
+        for name, (reader, _) in self.readers.items():
+            if reader.source.topic == topic:
+                return name
+        return None
+
+    def _start_waiting(self) -> None:
+        for name, record in sorted(self.waiting.items()):
+            if self._reading(record.topic) is None:
+                del self.waiting[name]
+                self._start_reader(record)
 
     async def _stop_reader(self, name: str) -> None:
         held = self.readers.pop(name, None)

@@ -4,7 +4,10 @@ A source is written to the compacted ``hookline.sources`` topic, the log of reco
 which the routers follow (``hookline.router.sources``); this process follows it too
 (``SourceFeed``), so that a read after a write sees it. Writers of one name are
 serialized by a PostgreSQL advisory lock, so that two API processes never hand out
-the same ``version``. What a definition must be is ``hookline.core.sources.problems``.
+the same ``version``; writers of one topic by a second one, taken after it (so two
+writers never wait for each other crosswise), so that two sources of different names
+never both claim a topic (each of its records would be two events): the second is a 409
+that names the first. What a definition must be is ``hookline.core.sources.problems``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from aiohttp import web
 from hookline.api.http.auth import require_admin
 from hookline.api.http.body import int_param, json_body
 from hookline.api.http.context import CONTEXT, Context, ctx
-from hookline.api.http.errors import NotFound, Unprocessable
+from hookline.api.http.errors import Conflict, NotFound, Unprocessable
 from hookline.api.http.present import iso
 from hookline.core import topics
 from hookline.core.feed import SourceFeed
@@ -29,6 +32,7 @@ from hookline.core.types import JSON
 routes = web.RouteTableDef()
 BASE = "/v2/admin/sources"
 FEED: web.AppKey[SourceFeed] = web.AppKey("source_feed", SourceFeed)
+TOPIC_LOCKS = 0x50_01  # the first key of the advisory locks on a source's topic
 # Body field: (SourceRecord field, default).
 _FIELDS: dict[str, tuple[str, Any]] = {
     "topic": ("topic", None),
@@ -105,6 +109,10 @@ async def put(request: web.Request) -> web.Response:
     fields = _fields(await json_body(request))
     async with c.pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"source:{name}")
+        # Two int keys: a space of their own, apart from the names' bigint keys.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", TOPIC_LOCKS, fields["topic"]
+        )
         await feed.fence()
         held = feed.latest.get(name)
         now = time.time()
@@ -117,9 +125,9 @@ async def put(request: web.Request) -> web.Response:
             **fields,
         )
         found = problems(record, prefix=c.settings.topic_prefix)
-        found.update(_taken(feed, record))
         if found:
             raise Unprocessable.fields(found)
+        _refuse_taken(feed, record)
         await _write(c, feed, record)
     return web.json_response({"value": present(record)}, status=201 if created else 200)
 
@@ -170,9 +178,11 @@ def _fields(body: Any) -> dict[str, Any]:
     return fields
 
 
-def _taken(feed: SourceFeed, record: SourceRecord) -> dict[str, str]:
+def _refuse_taken(feed: SourceFeed, record: SourceRecord) -> None:
     """One source a topic: two would put each of its events on hookline.events twice."""
     for other in feed.live():
         if other.topic == record.topic and other.name != record.name:
-            return {"topic": f"topic {record.topic!r} is read by source {other.name!r} already"}
-    return {}
+            raise Conflict(
+                f"topic {record.topic!r} is read by source {other.name!r} already: delete"
+                f" that source or point it at another topic first (DELETE {BASE}/{other.name})"
+            )

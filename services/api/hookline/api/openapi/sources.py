@@ -106,9 +106,10 @@ def _put(one: Doc) -> Doc:
         "Names a Kafka topic and how to read an event from each of its records:"
         " CloudEvents (structured or binary Kafka mode) or JSON with paths. The"
         " routers start reading it from its earliest record; a record that cannot"
-        " be read as an event is quarantined with the reason.",
+        " be read as an event is quarantined with the reason. A topic another"
+        " source reads already is a 409 that names it.",
         ("200", {"description": "Replaced", **content(one)}),
-        "401 404 413 422",
+        "401 404 409 413 422",
         params=[_NAME],
         body=content(_DEFINITION, _EXAMPLE),
         admin=True,
