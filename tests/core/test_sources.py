@@ -414,3 +414,128 @@ def test_a_well_formed_cloudevent_maps_to_exactly_its_fields(
         event_id,
         data,
     )
+
+
+# --- a source limited to tenants ---------------------------------------------------------
+
+FIXED = Source(name="orders", topic="orders", format="cloudevents", version=0, tenant=7)
+LISTED = Source(
+    name="orders", topic="orders", format="cloudevents", version=0, tenants=frozenset({7, 9})
+)
+
+
+def structured(**extra: Any) -> Record:
+    return Record(None, orjson.dumps(cloudevent(**extra)), STRUCTURED)
+
+
+def test_a_fixed_tenant_is_every_record_s_that_names_none_or_itself() -> None:
+    event = cloudevent()
+    del event["hooklinetenant"]
+    unnamed = map_record(FIXED, Record(None, orjson.dumps(event), STRUCTURED))
+    assert isinstance(unnamed, Event) and unnamed.tenant == 7
+    same = map_record(FIXED, structured(hooklinetenant="7"))
+    assert isinstance(same, Event) and same.tenant == 7
+    headers = [h for h in binary_headers() if h[0] != "ce_hooklinetenant"]
+    binary = map_record(FIXED, Record(None, b"{}", headers))
+    assert isinstance(binary, Event) and binary.tenant == 7
+
+
+def test_a_record_naming_a_tenant_its_source_does_not_allow_is_refused_on_no_tenant() -> None:
+    assert map_record(FIXED, structured(hooklinetenant="8")) == Refused(
+        "hooklinetenant: tenant 8 is not this source's (it is for tenant 7 only)"
+    )
+    assert map_record(LISTED, structured(hooklinetenant="8")) == Refused(
+        "hooklinetenant: tenant 8 is not this source's (it is for tenants 7, 9 only)"
+    )
+    allowed = map_record(LISTED, structured(hooklinetenant="9"))
+    assert isinstance(allowed, Event) and allowed.tenant == 9
+    # A list needs each record to name its tenant, as a source without limit does.
+    event = cloudevent()
+    del event["hooklinetenant"]
+    missing = map_record(LISTED, Record(None, orjson.dumps(event), STRUCTURED))
+    assert isinstance(missing, Refused) and "extension attribute is missing" in missing.reason
+
+
+def shop_source(**limit: Any) -> Source:
+    paths = {"event": "$.kind", "id": "$.order.id", "value": "$.order"}
+    record = SourceRecord("shop", "shop", "json", 0, 0.0, 0.0, paths=paths, **limit)
+    return source_of(record, prefix=PREFIX)
+
+
+def test_a_json_source_with_a_fixed_tenant_needs_no_tenant_path() -> None:
+    source = shop_source(tenant=7)
+    mapped = map_record(source, Record(None, shop(id=1)))
+    assert isinstance(mapped, Event) and (mapped.tenant, mapped.id) == (7, 1)
+    with_path = source_of(
+        SourceRecord(
+            "shop",
+            "shop",
+            "json",
+            0,
+            0.0,
+            0.0,
+            paths={"event": "$.kind", "id": "$.order.id", "tenant": "meta.tenant"},
+            tenant=7,
+        ),
+        prefix=PREFIX,
+    )
+    unnamed = {"kind": "order.update", "order": {"id": 1}}
+    assert isinstance(map_record(with_path, Record(None, orjson.dumps(unnamed))), Event)
+    named = orjson.dumps({**unnamed, "meta": {"tenant": 8}})
+    refused = map_record(with_path, Record(None, named))
+    assert refused == Refused("tenant: tenant 8 is not this source's (it is for tenant 7 only)")
+    with pytest.raises(Refusal, match=r"paths\.tenant: paths\.tenant is required"):
+        shop_source()  # without a fixed tenant, the path is required
+
+
+@pytest.mark.parametrize(
+    ("limit", "field", "says"),
+    [
+        ({"tenant": 7, "tenants": [7]}, "tenants", "not both"),
+        ({"tenant": 0}, "tenant", "positive whole number"),
+        ({"tenant": True}, "tenant", "positive whole number"),
+        ({"tenant": 2**63}, "tenant", "positive whole number"),
+        ({"tenants": [1, -2]}, "tenants", "positive whole numbers"),
+        ({"tenants": [1, "2"]}, "tenants", "positive whole numbers"),
+        ({"tenants": [3, 3]}, "tenants", "each tenant once"),
+        ({"tenants": list(range(1, 1002))}, "tenants", "at most 1000"),
+    ],
+)
+def test_a_tenant_limit_is_checked(limit: dict[str, Any], field: str, says: str) -> None:
+    record = SourceRecord("s", "t", "cloudevents", 0, 0.0, 0.0, **limit)
+    found = problems(record, prefix=PREFIX)
+    assert set(found) == {field} and says in found[field], found
+
+
+def test_a_source_without_a_limit_is_encoded_as_before_it_existed() -> None:
+    record = SourceRecord("s", "t", "cloudevents", 0, 0.0, 0.0)
+    assert not {"tenant", "tenants"} & set(orjson.loads(record.encode()))
+    assert SourceRecord.decode(record.encode()) == record
+    limited = SourceRecord("s", "t", "cloudevents", 0, 0.0, 0.0, tenants=[3, 4])
+    assert SourceRecord.decode(limited.encode()) == limited
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fixed=st.one_of(st.none(), st.integers(1, 20)),
+    allowed=st.frozensets(st.integers(1, 20), max_size=4),
+    named=st.one_of(st.none(), st.integers(-3, 25).map(str), st.text(max_size=4)),
+)
+def test_a_limited_source_maps_only_to_its_tenants(
+    fixed: int | None, allowed: frozenset[int], named: str | None
+) -> None:
+    if fixed is not None:
+        allowed = frozenset()
+    source = Source(
+        name="o", topic="o", format="cloudevents", version=0, tenant=fixed, tenants=allowed
+    )
+    event = cloudevent(hooklinetenant=named)
+    if named is None:
+        del event["hooklinetenant"]
+    mapped = map_record(source, Record(None, orjson.dumps(event), STRUCTURED))
+    assert_valid(mapped)
+    if isinstance(mapped, Event):
+        assert source.allows(mapped.tenant)
+        assert mapped.tenant == (fixed if named is None else int(named))
+    elif named is not None and named.isdigit() and int(named) > 0:
+        assert not source.allows(int(named)) and mapped.tenant is None

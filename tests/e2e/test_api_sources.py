@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Any
 
 from support.client import Api
 from support.stack import Stack
@@ -130,3 +131,36 @@ async def test_only_the_admin_token_defines_sources(admin: Api, tenant: Api) -> 
     assert status == 401
     status, _ = await admin.as_key("wrong").call("GET", "/v2/admin/sources")
     assert status == 401
+
+
+async def test_a_tenant_limit_must_name_tenants_that_exist(admin: Api) -> None:
+    status, created = await admin.call(
+        "POST", "/v2/admin/tenants", {"name": f"lim-{secrets.token_hex(3)}"}
+    )
+    assert status == 201, created
+    tenant = created["value"]["id"]
+    path = f"/v2/admin/sources/{name()}"
+    body = {"topic": f"lim-{secrets.token_hex(3)}", "format": "json", "paths": PATHS}
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"tenant": 987654321}, "tenant", "no tenant has the id 987654321"),
+        ({"tenants": [tenant, 987654321]}, "tenants", "no tenant has the id 987654321"),
+        ({"tenants": []}, "tenants", "at least one tenant"),
+        ({"tenant": tenant, "tenants": [tenant]}, "tenants", "not both"),
+        ({"tenant": "7"}, "tenant", "a tenant id or null"),
+        ({"tenants": [True]}, "tenants", "positive whole numbers"),
+    ]
+    for limit, field, says in cases:
+        status, refused = await admin.call("PUT", path, {**body, **limit})
+        assert status == 422, (limit, refused)
+        (message,) = refused["validationMessages"]
+        assert message["field"] == field and says in message["message"], (limit, refused)
+
+    fixed = {k: v for k, v in body.items() if k != "paths"}
+    fixed["paths"] = {"event": "$.kind", "id": "$.id"}  # no tenant path: the fixed one
+    status, made = await admin.call("PUT", path, {**fixed, "tenant": tenant})
+    assert status == 201, made
+    assert (made["value"]["tenant"], made["value"]["tenants"]) == (tenant, [])
+    status, made = await admin.call("PUT", path, {**body, "tenants": [tenant]})
+    assert status == 200, made
+    assert (made["value"]["tenant"], made["value"]["tenants"]) == (None, [tenant])
+    await admin.call("DELETE", path)

@@ -239,3 +239,41 @@ async def test_a_record_whose_header_name_is_not_utf8_is_quarantined_and_the_sou
         f"source {name}: the record at offset 1 of partition 0 cannot be read"
     ), stub
     assert "header name is not UTF-8" in stub["reason"], stub
+
+
+async def test_a_source_limited_to_a_tenant_delivers_only_as_that_tenant(
+    stack: Stack, admin: Api, receiver: Receiver
+) -> None:
+    owner, owner_id = await new_tenant(admin)
+    victim, victim_id = await new_tenant(admin)
+    await subscribe(owner, receiver, "/owner", "order.update")
+    await subscribe(victim, receiver, "/victim", "order.update")
+    name = f"own-{secrets.token_hex(3)}"
+    topic = await source_topic(
+        stack,
+        admin,
+        name,
+        {"format": "cloudevents", "typePrefix": "com.example.", "tenant": owner_id},
+    )
+    unnamed = cloudevent(owner_id, 1)
+    del unnamed["hooklinetenant"]  # the source's tenant is its
+    records: list[tuple[bytes | None, Headers]] = [
+        (orjson.dumps(unnamed), STRUCTURED),
+        (orjson.dumps(cloudevent(victim_id, 2)), STRUCTURED),  # claims another tenant
+        (orjson.dumps(cloudevent(owner_id, 3)), STRUCTURED),
+    ]
+    await produce(stack, topic, records)
+
+    got = await receiver.wait_for(2, timeout_s=30)
+    assert sorted((r.path, orjson.loads(r.body)["id"]) for r in got) == [
+        ("/owner", 1),
+        ("/owner", 3),
+    ]
+    (refused,) = await quarantined(admin, topic=topic)
+    assert refused["reason"] == (
+        f"source {name}: hooklinetenant: tenant {victim_id} is not this source's"
+        f" (it is for tenant {owner_id} only)"
+    )
+    assert refused["tenant"] is None
+    await asyncio.sleep(1)
+    assert [r for r in receiver.received if r.path == "/victim"] == []

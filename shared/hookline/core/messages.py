@@ -487,6 +487,9 @@ class Quarantined(_Message):
         return f"{self.topic}:{self.partition}:{self.offset}".encode()
 
 
+_UNLIMITED = frozenset({"tenant", "tenants"})  # left out of a SourceRecord when unset
+
+
 @dataclass(frozen=True)
 class SourceRecord(_Message):
     """An existing topic read as events (``PUT /v2/admin/sources/{name}``), on the
@@ -509,6 +512,19 @@ class SourceRecord(_Message):
     # JSON: a path (``$.a.b[0]``) for each Event field it names.
     paths: dict[str, Any] = field(default_factory=dict)
     deleted: bool = False
+    # The tenants its records may belong to: one fixed (no record need name it), or a
+    # list; neither: any tenant that exists.
+    tenant: int | None = None
+    tenants: list[int] = field(default_factory=list)
 
     def key(self) -> bytes:
         return self.name.encode()
+
+    def encode(self) -> bytes:
+        # Without the tenant limit when there is none: a router of before it, which
+        # refuses unknown fields, still reads every source that has none (and one that
+        # has one, it refuses rather than reads unlimited).
+        fields = {
+            k: v for k, v in self.__dict__.items() if k not in _UNLIMITED or v not in (None, [])
+        }
+        return orjson.dumps({"v": self.SCHEMA, **fields})

@@ -18,6 +18,10 @@ and how to read it:
   record's place (``<source>:<partition>:<offset>``) is, so that reading it again
   after a crash gives the same eventId and the router drops the copy.
 
+A source may be limited to tenants: a fixed ``tenant`` (a record that names none is
+its; the tenant attribute or path is then optional) or a list ``tenants``; a record that
+names a tenant outside the limit is refused, on no tenant (the record chose the name).
+
 ``map_record`` is pure and total: any record, however hostile, gives an ``Event`` that
 every later step can carry (within ``hookline.core.limits``, the event type known, at
 most ``MAX_EVENT_BYTES`` encoded) or a ``Refused`` whose reason a person can act on;
@@ -47,6 +51,7 @@ MAX_ID = 200  # eventId and object id characters, as the API's publish
 MAX_PATH = 200
 MAX_PREFIX = 200
 MAX_STEPS = 32
+MAX_TENANTS = 1000  # in a source's list of the tenants its records may name
 PATH_FIELDS = ("event", "id", "tenant", "version", "eventId", "value", "occurredAt")
 REQUIRED_PATHS = ("event", "id", "tenant")
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -145,6 +150,13 @@ class Source:
     version_attribute: str = "hooklineversion"
     type_prefix: str = ""
     paths: Mapping[str, Path] | None = None
+    tenant: int | None = None  # every record's, unless it names another (refused)
+    tenants: frozenset[int] = frozenset()  # the only tenants a record may name
+
+    def allows(self, tenant: int) -> bool:
+        if self.tenant is not None:
+            return tenant == self.tenant
+        return not self.tenants or tenant in self.tenants
 
 
 def problems(record: SourceRecord, *, prefix: str) -> dict[str, str]:
@@ -168,8 +180,27 @@ def problems(record: SourceRecord, *, prefix: str) -> dict[str, str]:
             found[field] = f"{field} is a CloudEvents attribute name: 1 to 20 of a-z and 0-9"
     if len(record.type_prefix) > MAX_PREFIX or _CONTROL.search(record.type_prefix):
         found["typePrefix"] = f"typePrefix is at most {MAX_PREFIX} characters, on one line"
+    found.update(_tenant_problems(record))
     found.update(_path_problems(record))
     return found
+
+
+def _tenant_problems(record: SourceRecord) -> dict[str, str]:
+    if record.tenant is not None and record.tenants:
+        return {"tenants": "give tenant (one, fixed) or tenants (a list), not both"}
+    if record.tenant is not None and not _is_tenant(record.tenant):
+        return {"tenant": "tenant is a tenant id, a positive whole number"}
+    if len(record.tenants) > MAX_TENANTS:
+        return {"tenants": f"tenants lists at most {MAX_TENANTS} tenant ids"}
+    if not all(_is_tenant(t) for t in record.tenants):
+        return {"tenants": "tenants is a list of tenant ids, positive whole numbers"}
+    if len(set(record.tenants)) != len(record.tenants):
+        return {"tenants": "tenants names each tenant once"}
+    return {}
+
+
+def _is_tenant(value: Any) -> bool:
+    return type(value) is int and 0 < value <= MAX_INT
 
 
 def _path_problems(record: SourceRecord) -> dict[str, str]:
@@ -179,8 +210,10 @@ def _path_problems(record: SourceRecord) -> dict[str, str]:
     for name in sorted(set(record.paths) - set(PATH_FIELDS))[:3]:
         found[f"paths.{name[:40]}"] = f"paths names only {', '.join(PATH_FIELDS)}"
     for name in REQUIRED_PATHS:
-        if name not in record.paths:
-            found[f"paths.{name}"] = f"paths.{name} is required for format 'json'"
+        if name not in record.paths and not (name == "tenant" and record.tenant is not None):
+            found[f"paths.{name}"] = f"paths.{name} is required for format 'json'" + (
+                " (or a fixed tenant)" if name == "tenant" else ""
+            )
     for name in PATH_FIELDS:
         text = record.paths.get(name)
         if text is None:
@@ -210,6 +243,8 @@ def source_of(record: SourceRecord, *, prefix: str) -> Source:
         version_attribute=record.version_attribute,
         type_prefix=record.type_prefix,
         paths=paths if record.format == JSON_FORMAT else None,
+        tenant=record.tenant,
+        tenants=frozenset(record.tenants),
     )
 
 
@@ -259,13 +294,15 @@ def map_record(
 def _read_json(source: Source, record: Record) -> _Read:
     data = _json_object(record.value, "the value")
     paths = source.paths or {}
+    # A fixed tenant is every record's that names none.
+    required = [n for n in REQUIRED_PATHS if n != "tenant" or source.tenant is None]
 
     def at(name: str) -> Any:
         path = paths.get(name)
         if path is None:
             return _MISSING
         found = path.get(data)
-        if found is _MISSING and name in REQUIRED_PATHS:
+        if found is _MISSING and name in required:
             raise Refusal(f"{name}: nothing at {path.text}")
         return found
 
@@ -276,7 +313,7 @@ def _read_json(source: Source, record: Record) -> _Read:
     return _Read(
         event=event,
         object_id=object_id,
-        tenant=tenant,
+        tenant=_absent_as_none(tenant),
         event_id=_absent_as_none(at("eventId")),
         version=_absent_as_none(at("version")),
         value=value,
@@ -334,7 +371,7 @@ def _cloudevent_fields(source: Source, attributes: Mapping[str, Any], data: Any)
     """The fields of a CloudEvent; its attributes are strings (in headers always),
     so ``"42"`` is read as the number it spells."""
     tenant = attributes.get(source.tenant_attribute)
-    if tenant is None:
+    if tenant is None and source.tenant is None:
         raise Refusal(f"{source.tenant_attribute}: the tenant extension attribute is missing")
     subject = attributes.get("subject")
     if subject is None:
@@ -410,10 +447,24 @@ def _event(
 
 
 def _tenant(raw: Any, source: Source) -> int:
+    """The record's tenant: the one it names, if its source allows it, or else the
+    source's fixed one. A refused claim is not put on the tenant it names (whoever
+    writes the topic chose that name)."""
+    if raw is None and source.tenant is not None:
+        return source.tenant
     where = "tenant" if source.format == JSON_FORMAT else source.tenant_attribute
     tenant = _integer(raw, from_text=True)
     if tenant is None or not 0 < tenant <= MAX_INT:
         raise Refusal(f"{where}: the tenant must be a tenant id (a positive whole number)")
+    if not source.allows(tenant):
+        allowed = (
+            f"tenant {source.tenant} only"
+            if source.tenant is not None
+            else f"tenants {', '.join(map(str, sorted(source.tenants)[:10]))}"
+            + (" …" if len(source.tenants) > 10 else "")
+            + " only"
+        )
+        raise Refusal(f"{where}: tenant {tenant} is not this source's (it is for {allowed})")
     return tenant
 
 

@@ -33,14 +33,18 @@ routes = web.RouteTableDef()
 BASE = "/v2/admin/sources"
 FEED: web.AppKey[SourceFeed] = web.AppKey("source_feed", SourceFeed)
 TOPIC_LOCKS = 0x50_01  # the first key of the advisory locks on a source's topic
-# Body field: (SourceRecord field, default).
-_FIELDS: dict[str, tuple[str, Any]] = {
-    "topic": ("topic", None),
-    "format": ("format", None),
-    "tenantAttribute": ("tenant_attribute", "hooklinetenant"),
-    "versionAttribute": ("version_attribute", "hooklineversion"),
-    "typePrefix": ("type_prefix", ""),
-    "paths": ("paths", {}),
+_REQUIRED: Any = object()
+_STRING = (str,), "a string"
+# Body field: (SourceRecord field, default, (JSON types, what they are)).
+_FIELDS: dict[str, tuple[str, Any, tuple[tuple[type, ...], str]]] = {
+    "topic": ("topic", _REQUIRED, _STRING),
+    "format": ("format", _REQUIRED, _STRING),
+    "tenantAttribute": ("tenant_attribute", "hooklinetenant", _STRING),
+    "versionAttribute": ("version_attribute", "hooklineversion", _STRING),
+    "typePrefix": ("type_prefix", "", _STRING),
+    "paths": ("paths", {}, ((dict,), "an object of paths")),
+    "tenant": ("tenant", None, ((int, type(None)), "a tenant id or null")),
+    "tenants": ("tenants", [], ((list,), "a list of tenant ids")),
 }
 
 
@@ -76,6 +80,8 @@ def present(record: SourceRecord) -> dict[str, JSON]:
         "versionAttribute": record.version_attribute,
         "typePrefix": record.type_prefix,
         "paths": dict(record.paths),
+        "tenant": record.tenant,
+        "tenants": list(record.tenants),
         "version": record.version,
         "createdAt": iso(record.created_at),
         "updatedAt": iso(record.updated_at),
@@ -125,6 +131,8 @@ async def put(request: web.Request) -> web.Response:
             **fields,
         )
         found = problems(record, prefix=c.settings.topic_prefix)
+        if not found:
+            found = await _unknown_tenants(conn, record)
         if found:
             raise Unprocessable.fields(found)
         _refuse_taken(feed, record)
@@ -166,16 +174,31 @@ def _fields(body: Any) -> dict[str, Any]:
     for name in sorted(set(body) - set(_FIELDS))[:3]:
         found[name[:40]] = f"unknown field; a source has {', '.join(_FIELDS)}"
     fields: dict[str, Any] = {}
-    for name, (field, default) in _FIELDS.items():
+    for name, (field, default, (kinds, what)) in _FIELDS.items():
         value = body.get(name, default)
-        kind = dict if name == "paths" else str
-        if type(value) is not kind:
-            what = "an object of paths" if kind is dict else "a string"
-            found[name] = f"{name} is required, {what}" if default is None else f"{name}: {what}"
+        if type(value) not in kinds:
+            required = default is _REQUIRED
+            found[name] = f"{name} is required, {what}" if required else f"{name}: {what}"
         fields[field] = value
+    if body.get("tenants") == []:
+        found["tenants"] = "tenants names at least one tenant (leave it out for any tenant)"
     if found:
         raise Unprocessable.fields(found)
     return fields
+
+
+async def _unknown_tenants(conn: Any, record: SourceRecord) -> dict[str, str]:
+    """The tenants a source is limited to must exist (a typo would refuse every record)."""
+    ids = [record.tenant] if record.tenant is not None else list(record.tenants)
+    if not ids:
+        return {}
+    rows = await conn.fetch("SELECT id FROM tenants WHERE id = ANY($1::bigint[])", ids)
+    missing = sorted(set(ids) - {int(r["id"]) for r in rows})
+    if not missing:
+        return {}
+    field = "tenant" if record.tenant is not None else "tenants"
+    listed = ", ".join(map(str, missing[:5])) + (" …" if len(missing) > 5 else "")
+    return {field: f"no tenant has the id {listed}"}
 
 
 def _refuse_taken(feed: SourceFeed, record: SourceRecord) -> None:

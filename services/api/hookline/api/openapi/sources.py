@@ -7,7 +7,8 @@ from hookline.api.openapi.kit import Doc, content, op, page_of, paging, path_par
 _PATHS = {
     "type": "object",
     "description": "For format `json`: where each field of the event is, as `$.a.b` or"
-    " `a.b[0]`; `event`, `id` and `tenant` are required",
+    " `a.b[0]`; `event`, `id` and `tenant` are required (`tenant` not with a fixed"
+    " `tenant`)",
     "properties": {
         name: {"type": "string", "maxLength": 200}
         for name in ("event", "id", "tenant", "version", "eventId", "value", "occurredAt")
@@ -39,12 +40,27 @@ _DEFINITION = {
             "description": "Taken off the start of each event type (`com.example.`)",
         },
         "paths": _PATHS,
+        "tenant": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "description": "The tenant of every record: one that names none is its, one"
+            " that names another is quarantined",
+        },
+        "tenants": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1},
+            "minItems": 1,
+            "maxItems": 1000,
+            "uniqueItems": True,
+            "description": "The only tenants a record may name (not with `tenant`)",
+        },
     },
 }
 _SOURCE = {
     "type": "object",
     "properties": {
         **_DEFINITION["properties"],  # type: ignore[dict-item]
+        "tenants": {"type": "array", "items": {"type": "integer"}},  # [] when unlimited
         "name": {"type": "string"},
         "version": {"type": "integer"},
         "createdAt": {"type": "string", "format": "date-time"},
