@@ -9,10 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hookline.core.limits import find_problem
+from hookline.core.limits import MAX_EVENT_BYTES, find_problem
 from hookline.core.messages import Event, SourceRecord
 from hookline.core.sources import (
-    MAX_EVENT_BYTES,
     Record,
     Refusal,
     Refused,

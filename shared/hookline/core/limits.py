@@ -9,7 +9,8 @@ surrogates). So an accepted value:
 
 - nests at most ``MAX_DEPTH`` objects and lists (``{}`` is one level);
 - holds no NUL in any string or object key;
-- has object keys of at most ``MAX_KEY`` characters.
+- has object keys of at most ``MAX_KEY`` characters;
+- and the event that carries it encodes to at most ``MAX_EVENT_BYTES``.
 
 ``find_problem`` is one pass over the value that stops at the first problem and
 says where it is (``value.items[3].name``), for a 422 that names the field. It
@@ -24,6 +25,10 @@ from typing import Any
 
 MAX_DEPTH = 64
 MAX_KEY = 256
+# An event, encoded, at most: under the broker's and the producer's default 1 MiB, with
+# room for the headers and a message around it. The API's publish and the sources both
+# refuse a larger one, each saying so.
+MAX_EVENT_BYTES = 1_000_000
 NUL = "\x00"
 _MAX_SHOWN = 200  # a hostile path is cut to this many characters in the message
 _TOO_DEEP = "too deep"  # the message is made where the limit is known

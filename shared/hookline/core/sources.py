@@ -40,13 +40,12 @@ from typing import Any
 import orjson
 
 from hookline.core.catalog import EVENT_NAME
-from hookline.core.limits import find_problem
+from hookline.core.limits import MAX_EVENT_BYTES, find_problem
 from hookline.core.messages import MAX_INT, Event, SourceRecord
 
 CLOUDEVENTS = "cloudevents"
 JSON_FORMAT = "json"
 FORMATS = (CLOUDEVENTS, JSON_FORMAT)
-MAX_EVENT_BYTES = 1_000_000  # as the API's publish: under the broker's default 1 MiB
 MAX_ID = 200  # eventId and object id characters, as the API's publish
 MAX_PATH = 200
 MAX_PREFIX = 200

@@ -17,14 +17,13 @@ from hookline.api.http.body import json_body
 from hookline.api.http.context import ctx
 from hookline.api.http.errors import NotFound, Unprocessable
 from hookline.core import metrics, topics
-from hookline.core.limits import find_problem
+from hookline.core.limits import MAX_EVENT_BYTES, find_problem
 from hookline.core.messages import Event
 from hookline.core.types import JSON
 
 routes = web.RouteTableDef()
 MAX_BATCH = 1000
 MAX_ID = 200
-MAX_EVENT_BYTES = 1_000_000  # under the broker's and the producer's default 1 MiB limits
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
