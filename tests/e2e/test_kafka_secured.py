@@ -332,3 +332,66 @@ async def test_without_a_client_certificate_the_mtls_listener_refuses_naming_it(
     with pytest.raises(KafkaRefused, match="HOOKLINE_KAFKA_SSL_CERT_FILE"):
         await kafka.check_access(Settings.from_env(env), timeout_s=10)
     assert time.monotonic() - began < REFUSAL_WITHIN_S
+
+
+async def test_a_source_the_router_may_not_read_is_one_line_and_the_router_goes_on(
+    secured: Stack, sasl_env: dict[str, str], http: aiohttp.ClientSession, receiver: Receiver
+) -> None:
+    admin = Api(secured.api_url, http, secured.admin_token)
+    name = f"denied-{secrets.token_hex(3)}"
+    topic = f"foreign-{secrets.token_hex(3)}"  # outside the services' prefix
+    group = f"{secured.env['HOOKLINE_TOPIC_PREFIX']}-router-source-{name}"
+    client = kafka.admin(as_admin(sasl_env))
+    await client.start()
+    try:
+        await client.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await client.close()
+    await grant(
+        as_admin(sasl_env),
+        [
+            Acl(TOPIC, topic, LITERAL, "User:hookline", ALL, DENY),
+            Acl(GROUP, group, LITERAL, "User:hookline", READ, DENY),
+        ],
+    )
+    status, body = await admin.call(
+        "PUT", f"/v2/admin/sources/{name}", {"topic": topic, "format": "cloudevents"}
+    )
+    assert status == 201, body
+
+    log = secured.services["router"].log
+
+    async def lines_of_the_source(at_least: int, within_s: float) -> list[str]:
+        deadline = time.monotonic() + within_s
+        while True:
+            found = [line for line in log.read_text().splitlines() if f"source {name}" in line]
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.5)
+
+    lines = await lines_of_the_source(1, 30)
+    assert len(lines) == 1, lines  # one line, no traceback, until it tries again in 30 s
+    assert (
+        f"source {name} cannot read topic {topic}: a missing ACL for User:hookline: it needs"
+        f" Read and Describe on topic {topic}; Read on group {group}"
+    ) in lines[0]
+    assert "it starts again in 30 s" in lines[0] and "Traceback" not in lines[0]
+    deadline = time.monotonic() + 30
+
+    # The router goes on: an event published now is delivered.
+    status, made = await admin.call("POST", "/v2/admin/tenants", {"name": f"{name}-t"})
+    assert status == 201, made
+    tenant = admin.as_key(made["value"]["apiKey"])
+    target = {"event": "product.update", "targetUrl": f"{receiver.url}/{name}"}
+    status, sub = await tenant.call("POST", "/v2/event/subscription", target)
+    assert status == 201, sub
+    while not [r for r in receiver.received if r.path == f"/{name}"]:
+        assert time.monotonic() < deadline + 30, "the router stopped delivering"
+        status, _ = await tenant.call(
+            "POST", "/v2/event/publish", {"event": "product.update", "id": 1, "value": {"id": 1}}
+        )
+        assert status == 202
+        await asyncio.sleep(1)
+    again = await lines_of_the_source(2, 45)  # it tried again, and said the same
+    assert len(again) == 2 and again[1].split('"msg"')[1] == lines[0].split('"msg"')[1], again
+    await admin.call("DELETE", f"/v2/admin/sources/{name}")

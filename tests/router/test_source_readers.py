@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from hookline.core import kafka_access
 from hookline.core.config import Settings
 from hookline.core.messages import Event, Quarantined, SourceRecord
 from hookline.core.sources import Source
@@ -151,3 +152,34 @@ async def test_a_second_source_of_a_topic_is_not_read_until_the_first_stops(
     await asyncio.gather(follow, return_exceptions=True)
     for name in list(service.readers):
         await service._stop_reader(name)
+
+
+async def test_a_source_it_may_not_read_is_one_line_naming_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    asked: list[tuple[dict[str, set[int]], list[str]]] = []
+
+    async def lacking(
+        settings: Settings, wanted: dict[str, set[int]], *, groups: list[str]
+    ) -> list[str]:
+        asked.append((wanted, groups))
+        return ["Read and Describe on topic orders", "Read on group hl-router-source-orders"]
+
+    monkeypatch.setattr(kafka_access, "lacking", lacking)
+    service = SourceService(SETTINGS)
+    service.restart_s = 60
+    service._producer = FakeProducer()
+    follow = asyncio.create_task(service._follow())
+    service._changed(SourceRecord("orders", "orders", "cloudevents", 0, 0.0, 0.0))
+    await asyncio.sleep(0.05)
+    follow.cancel()
+    await asyncio.gather(follow, return_exceptions=True)
+
+    assert asked == [({"orders": {kafka_access.READ}}, ["hl-router-source-orders"])]
+    (line,) = [r for r in caplog.records if r.name == "hookline.router.sources"]
+    assert line.getMessage() == (
+        "source orders cannot read topic orders: a missing ACL for this client: it needs"
+        " Read and Describe on topic orders; Read on group hl-router-source-orders"
+        " (docs/operations.md, ACLs, lists what each service needs); it starts again in 60 s"
+    )
+    assert line.exc_info is None  # no traceback

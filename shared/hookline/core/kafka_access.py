@@ -154,33 +154,48 @@ async def check(
     """Raise ``KafkaRefused`` naming every operation ``service`` is not granted. Asks
     each broker in turn until one answers; if none does (a rolling restart), the check
     is skipped with a warning and each client meets what it lacks itself."""
+    found = await lacking(
+        settings,
+        needs(settings, service).operations(),
+        groups=groups,
+        transactional_ids=transactional_ids,
+    )
+    if found is None:
+        log.warning("no broker answered the ACL check: not checked at start")
+        return
+    line = refusal(principal(settings), found)
+    if line is not None:
+        raise KafkaRefused(line)
+
+
+async def lacking(
+    settings: Settings,
+    wanted: Mapping[str, set[int]],
+    *,
+    groups: Iterable[str] = (),
+    transactional_ids: Iterable[str] = (),
+) -> list[str] | None:
+    """What this principal lacks of ``wanted`` (operations by topic), ``groups`` and
+    ``transactional_ids``, as "Read on topic x" phrases; None when no broker answered."""
     groups, transactional_ids = list(groups), list(transactional_ids)
     admin = kafka.admin(settings)
     await admin.start()
     try:
         client = admin._client
-        lacking: list[str] | None = None
         for node in _nodes(client):
             try:
-                lacking = await _ask(
+                return await _ask(
                     client,
                     node,
-                    settings=settings,
-                    service=service,
+                    wanted=wanted,
                     groups=groups,
                     transactional_ids=transactional_ids,
                 )
-                break
             except (KafkaConnectionError, NodeNotReadyError, RequestTimedOutError, OSError) as exc:
                 log.info("broker %s did not answer the ACL check (%s); asking another", node, exc)
     finally:
         await admin.close()
-    if lacking is None:
-        log.warning("no broker answered the ACL check: not checked at start")
-        return
-    line = refusal(principal(settings), lacking)
-    if line is not None:
-        raise KafkaRefused(line)
+    return None
 
 
 def _nodes(client: Any) -> list[int]:
@@ -194,22 +209,21 @@ async def _ask(
     client: Any,
     node: int,
     *,
-    settings: Settings,
-    service: str,
+    wanted: Mapping[str, set[int]],
     groups: list[str],
     transactional_ids: list[str],
 ) -> list[str]:
-    lacking = await _topics_lacking(client, node, needs(settings, service).operations())
+    found = await _topics_lacking(client, node, wanted)
     for group in groups:
         if not await _may_describe(client, node, group, COORDINATOR_GROUP):
-            lacking.append(f"Read on group {group}")
+            found.append(f"Read on group {group}")
     for tid in transactional_ids:
         if not await _may_describe(client, node, tid, COORDINATOR_TRANSACTION):
-            lacking.append(f"Write and Describe on transactional id {tid}")
-    return lacking
+            found.append(f"Write and Describe on transactional id {tid}")
+    return found
 
 
-async def _topics_lacking(client: object, node: int, wanted: dict[str, set[int]]) -> list[str]:
+async def _topics_lacking(client: object, node: int, wanted: Mapping[str, set[int]]) -> list[str]:
     try:
         response = await client.send(node, _AuthorizedOperations(sorted(wanted)))  # type: ignore[attr-defined]
     except (IncompatibleBrokerVersion, NotImplementedError) as exc:

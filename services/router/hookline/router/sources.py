@@ -21,6 +21,10 @@ A record aiokafka cannot even read (a header name that is not UTF-8) fails its w
 fetch; the reader then reads each partition again one record at a time and quarantines a
 stub for it (``hookline.router.unreadable``), so it never stops the source.
 
+A reader first asks the broker whether it may read the topic and use its group
+(``hookline.core.kafka_access``): if not, it logs one line that names the source, the
+topic and each missing ACL, and tries again after ``RESTART_S``.
+
 A reader that cannot go on (a missing ACL on the source's topic, a fatal broker error, a
 bug) stops alone: it logs why, its batch is not committed (so nothing is lost: it is read
 again), and it starts again after ``RESTART_S`` from the source's definition as it is
@@ -39,11 +43,13 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
-from hookline.core import db, kafka, metrics, topics
+from hookline.core import db, kafka, kafka_access, metrics, topics
 from hookline.core.catalog import is_known
 from hookline.core.config import Settings
+from hookline.core.errors import KafkaRefused
 from hookline.core.failure import retry_infra
 from hookline.core.feed import SourceFeed
+from hookline.core.kafka_auth import principal
 from hookline.core.messages import Event, SourceRecord
 from hookline.core.quarantine import quarantine_record, send_to_quarantine
 from hookline.core.sources import Record, Refusal, Refused, Source, map_record, source_of
@@ -105,6 +111,7 @@ class SourceReader:
 
     async def run(self) -> None:
         try:
+            await self._check_access()
             if await self._topic_exists():
                 self._consumer = kafka.consumer(
                     self._settings, group=self.group, max_poll_records=FETCH_RECORDS
@@ -125,6 +132,24 @@ class SourceReader:
     @property
     def stopped(self) -> bool:
         return self._stopping.is_set()
+
+    async def _check_access(self) -> None:
+        """``KafkaRefused``, with one line that names the source, its topic and what is
+        missing, when this principal may not read the topic or use the group (without
+        Describe on it, a topic would look as if it did not exist)."""
+        found = await retry_infra(
+            lambda: kafka_access.lacking(
+                self._settings,
+                {self.source.topic: {kafka_access.READ}},
+                groups=[self.group],
+            ),
+            what=f"source {self.source.name}: ACL check",
+        )
+        line = kafka_access.refusal(principal(self._settings), found or [])
+        if line is not None:
+            raise KafkaRefused(
+                f"source {self.source.name} cannot read topic {self.source.topic}: {line}"
+            )
 
     async def _topic_exists(self) -> bool:
         """Wait until the topic exists (asked of the whole cluster's metadata, so that
@@ -344,12 +369,15 @@ class SourceService(Service):
         if reader.stopped:  # on purpose
             return
         exc = None if task.cancelled() else task.exception()
-        log.error(
-            "the reader of source %s stopped; it starts again in %.0f s",
-            name,
-            self.restart_s,
-            exc_info=exc,
-        )
+        if isinstance(exc, KafkaRefused):  # its one line says it all: no traceback
+            log.error("%s; it starts again in %.0f s", exc, self.restart_s)
+        else:
+            log.error(
+                "the reader of source %s stopped; it starts again in %.0f s",
+                name,
+                self.restart_s,
+                exc_info=exc,
+            )
         asyncio.get_running_loop().call_later(self.restart_s, self._restart, name)
 
     def _restart(self, name: str) -> None:
