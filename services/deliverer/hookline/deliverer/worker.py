@@ -117,13 +117,9 @@ class Deliverer:
         # lets the records of deliveries answered close together share a request.
         self.producer = kafka.producer(self.settings, linger_ms=ATTEMPT_LINGER_MS)
         await self.producer.start()
-        connector = aiohttp.TCPConnector(
-            limit=self.settings.max_in_flight,
-            limit_per_host=0,  # the EndpointGate limits each endpoint, outside the timeout
-            resolver=resolver(self.settings.allow_private_targets),
-            keepalive_timeout=30,
+        self.http = transport.session(
+            resolver(self.settings.allow_private_targets), self.settings.max_in_flight
         )
-        self.http = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         # read_committed: never a retry whose transaction the retry scheduler aborted.
         self.consumer = kafka.consumer(
             self.settings,
