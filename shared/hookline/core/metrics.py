@@ -157,10 +157,20 @@ for _service in ("api", "router", "deliverer", "retry-scheduler"):
     QUARANTINED.labels(service=_service)
 
 
+# The deliverer's children by outcome (a handful of values): ``labels()`` per request
+# took a lock and built a key twice.
+_attempted_of: dict[str, tuple[Any, Any]] = {}
+
+
 def delivery_attempted(outcome: str, latency_s: float) -> None:
     """One request made: ``outcome`` is ``retry.Outcome.value`` (success, retry, gone)."""
-    DELIVERIES.labels(outcome=outcome).inc()
-    DELIVERY_LATENCY.labels(outcome=outcome).observe(latency_s)
+    children = _attempted_of.get(outcome)
+    if children is None:
+        children = DELIVERIES.labels(outcome=outcome), DELIVERY_LATENCY.labels(outcome=outcome)
+        _attempted_of[outcome] = children
+    count, latency = children
+    count.inc()
+    latency.observe(latency_s)
 
 
 def delivery_skipped(outcome: str) -> None:

@@ -152,7 +152,8 @@ class EndpointGate:
         try:
             while True:
                 try:
-                    await asyncio.wait_for(ep.slots.acquire(), self._stuck_s)
+                    async with asyncio.timeout(self._stuck_s):  # no task, unlike wait_for
+                        await ep.slots.acquire()
                     return True
                 except TimeoutError:
                     if self._is_stuck(ep):

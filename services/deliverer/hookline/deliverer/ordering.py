@@ -115,7 +115,9 @@ class KeyedLocks:
     async def hold(self, keys: Iterable[Hashable]) -> AsyncIterator[None]:
         """Every lock of ``keys``, taken in sorted order so that two holders of
         overlapping sets cannot deadlock."""
-        ordered = sorted(set(keys), key=repr)
+        ordered = list(keys)
+        if len(ordered) > 1:
+            ordered = sorted(set(ordered), key=repr)
         counted: list[Hashable] = []
         acquired: list[asyncio.Lock] = []
         try:
@@ -166,7 +168,9 @@ class GroupWriter:
         self._waiting.append((subscription_id, positions, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
-        return await asyncio.shield(future)  # a caller cancelled leaves the others be
+        # The future is this caller's alone: cancelling the caller cancels it, and the
+        # writer skips it (``_resolve``); the others' rows are written all the same.
+        return await future
 
     async def _write_all(self) -> None:
         while self._waiting:

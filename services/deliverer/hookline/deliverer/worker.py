@@ -388,7 +388,10 @@ class Deliverer:
 
         async def send_all() -> None:
             acks = [await producer.send(topic, value, key=key) for topic, key, value in messages]
-            await asyncio.gather(*acks)
+            if len(acks) == 1:  # the common case, without gather's future and callbacks
+                await acks[0]
+            else:
+                await asyncio.gather(*acks)
 
         await self._retrying(send_all, "handing a delivery on")
 
