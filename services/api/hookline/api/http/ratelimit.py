@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from hookline.api.http.auth import credential, plain_key, tenant_of_key
+from hookline.api.http.auth import CHECKED, credential, plain_key, tenant_of_key
 from hookline.api.http.context import CONTEXT
 from hookline.api.http.errors import ApiError, Handler, Unauthorized, unavailable_of
 from hookline.core.config import Settings
@@ -177,6 +177,7 @@ async def rate_limit(request: web.Request, handler: Handler) -> web.StreamRespon
         # that does not (/healthz, /metrics scraped with a token) still answers.
         return await handler(request)
     limiter.charge_tenant(tenant.id, time.monotonic())
+    request[CHECKED] = (key, tenant)
     return await handler(request)
 
 
