@@ -32,8 +32,7 @@ async def json_body(request: web.Request, *, limits: bool = True) -> Any:
     again and stored (``hookline.core.limits``: nesting, NUL, key length)."""
     wait_s = ctx(request).settings.http_body_timeout_s
     try:
-        async with asyncio.timeout(wait_s):
-            raw = await request.read()
+        raw = await _read(request, wait_s)
     except TimeoutError as exc:  # not the 503 of a TimeoutError elsewhere: the client is slow
         raise BodyTimeout(
             f"the body did not arrive within {wait_s:g} s: send all of it (Content-Length"
@@ -55,6 +54,15 @@ async def json_body(request: web.Request, *, limits: bool = True) -> Any:
         where, message = found
         raise Unprocessable.fields({where: f"{where or 'the body'} {message}"})
     return body
+
+
+async def _read(request: web.Request, wait_s: float) -> bytes:
+    if request.content.is_eof():
+        # All of it is in already, as a small body comes with the head: no timer to
+        # arm and cancel (4 % of the API's CPU for single-event publishes).
+        return await request.read()
+    async with asyncio.timeout(wait_s):
+        return await request.read()
 
 
 def int_param(
