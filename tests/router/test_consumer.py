@@ -1,20 +1,23 @@
 """hookline.router.consumer: ``hand_over``, the inline hand-over of a fetched record,
 behaves as Faust's ``wait_first(callback(message), suspend_flow.wait())``; a commit
-whose partitions all moved away commits nothing instead of crashing the worker."""
+whose partitions all moved away commits nothing instead of crashing the worker;
+``take_ready`` hands on what is buffered without a timer; ``handed_over`` says up to
+where each partition was handed on."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+import faust
 import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from hookline.core.config import Settings
 from hookline.router.app import create_app
-from hookline.router.consumer import Consumer, ConsumerThread, hand_over
+from hookline.router.consumer import Consumer, ConsumerThread, hand_over, take_ready
 
 
 class Race:
@@ -138,3 +141,56 @@ def test_the_consumer_runs_on_this_thread(monkeypatch: pytest.MonkeyPatch) -> No
     consumer = object.__new__(Consumer)
     consumer.loop, consumer.beacon = None, None  # type: ignore[assignment]
     assert isinstance(consumer._new_consumer_thread(), ConsumerThread)
+
+
+class Taker:
+    """An agent on an in-memory channel taking lists with ``take_ready``: each list is
+    noted, and the first is held until ``release`` is set."""
+
+    def __init__(self, most: int) -> None:
+        # No broker is reached: the test context feeds the channel in memory.
+        self.app = faust.App("t-take-ready", broker="kafka://127.0.0.1:1", store="memory://")
+        self.lists: list[list[int]] = []
+        self.release = asyncio.Event()
+        self.taken = asyncio.Condition()
+
+        async def take(stream: faust.StreamT[int]) -> None:
+            async for events in take_ready(cast(faust.Stream[int], stream), most):
+                async with self.taken:
+                    self.lists.append([cast(int, e.value) for e in events])
+                    self.taken.notify_all()
+                await self.release.wait()
+
+        self.agent = self.app.agent(self.app.channel())(take)
+
+    async def wait_for(self, values: int) -> None:
+        async with self.taken:
+            await asyncio.wait_for(
+                self.taken.wait_for(lambda: sum(map(len, self.lists)) >= values), 5
+            )
+
+
+async def test_a_lone_event_is_handed_on_alone_without_waiting_for_more() -> None:
+    taker = Taker(most=500)
+    async with taker.agent.test_context() as agent:
+        await agent.put(1, wait=False)
+        await taker.wait_for(1)  # Faust's take_events(500, within=10 s) would hold it
+        assert taker.lists == [[1]]
+
+
+async def test_events_that_arrive_while_a_list_is_handled_come_next_together() -> None:
+    taker = Taker(most=3)
+    async with taker.agent.test_context() as agent:
+        await agent.put(1, wait=False)
+        await taker.wait_for(1)
+        for value in range(2, 9):  # while the first list is still being handled
+            await agent.put(value, wait=False)
+        taker.release.set()
+        await taker.wait_for(8)
+        assert taker.lists == [[1], [2, 3, 4], [5, 6, 7], [8]]  # never more than 3
+
+
+def test_handed_over_is_per_partition_of_the_topic_asked() -> None:
+    consumer = object.__new__(Consumer)
+    consumer._handed = {MINE: 8, TP("hl.routed", 0): 3}
+    assert consumer.handed_over("hl.events") == {MINE: 8}

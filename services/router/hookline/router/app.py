@@ -43,6 +43,7 @@ from hookline.core.messages import Delivery, RoutedBatch
 from hookline.core.quarantine import send_to_quarantine
 from hookline.core.subscriptions import SubscriptionIndex
 from hookline.router.consumer import App as RouterApp
+from hookline.router.consumer import Consumer, take_ready
 from hookline.router.fanout import BulkLane, FanOutRouter
 from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent, RoutedFeed, routed_topic
@@ -53,11 +54,9 @@ log = logging.getLogger(__name__)
 
 BATCH_TAKE = 500  # items gathered at most before a flush; the wait bounds it otherwise
 FAN_OUT_TAKE = 10  # handed-off events planned together (each may fan out to hundreds)
-FAN_OUT_WAIT_S = 0.01
-# Events routed together, their deliveries' acks awaited once: at most this many, or
-# what arrived within the wait (a lone event waits at most that long).
+# Events routed together, their deliveries' acks awaited once: at most this many of
+# what arrived while the batch before was routed (``consumer.take_ready``, no wait).
 ROUTE_TAKE = 500
-ROUTE_WAIT_S = 0.01
 # No linger: one produce request is in flight at a time, and what is handed over
 # meanwhile goes out together in the next one (``hookline.core.kafka.producer``);
 # a batch's deliveries are all handed over before the producer's task runs.
@@ -197,16 +196,10 @@ def create_app(settings: Settings) -> faust.App:
     async def route(stream: faust.StreamT[bytes]) -> None:
         await subscriptions.ready.wait()
         await routed.ready.wait()
-        # Faust acks (and so may commit) a batch's events only once this body returned,
-        # that is once every delivery of the batch is acknowledged by the broker.
-        # (``take_events`` is on faust's Stream, not on its StreamT interface.)
-        # A group-commit without the 10 ms wait (each group started at once, the next
-        # made of what arrived meanwhile) measured worse on the 2-core machine: more,
-        # smaller groups, each paying a fence and two produce round trips
-        # (docs/benchmark.md, 1 Dec).
-        async for batch in cast(faust.Stream[bytes], stream).take_events(
-            ROUTE_TAKE, within=ROUTE_WAIT_S
-        ):
+        # The events are acknowledged (and so may be committed) only once this body
+        # returned, that is once every delivery of the batch is acknowledged by the
+        # broker. No timer: a batch is what arrived while the last one was routed.
+        async for batch in take_ready(cast(faust.Stream[bytes], stream), ROUTE_TAKE):
             await finish_before_ack(router.route_batch([_fetched(e) for e in batch]))
 
     async def batch(stream: faust.StreamT[bytes]) -> None:
@@ -226,9 +219,7 @@ def _fan_out_agent(
 ) -> None:
     async def fan_out(stream: faust.StreamT[bytes]) -> None:
         await ready.wait()
-        async for records in cast(faust.Stream[bytes], stream).take_events(
-            FAN_OUT_TAKE, within=FAN_OUT_WAIT_S
-        ):
+        async for records in take_ready(cast(faust.Stream[bytes], stream), FAN_OUT_TAKE):
             await finish_before_ack(router.route([_fetched(e) for e in records]))
 
     app.agent(topic, name="fan_out")(fan_out)
@@ -302,14 +293,12 @@ def _quarantiner(app: faust.App, settings: Settings) -> Quarantine:
 
 
 def _positions(app: faust.App, topic: str) -> Any:
+    """Where the fence's round starts: up to where the consumer handed records on, read
+    on the app's loop (``Consumer.handed_over``), not a trip to Faust's consumer thread
+    per partition (``position``: 3-10 ms a round on the 2-core machine, docs/benchmark.md)."""
+
     async def positions() -> Mapping[Hashable, int]:
-        found: dict[Hashable, int] = {}
-        for tp in app.consumer.assignment():
-            if tp.topic == topic:
-                position = await app.consumer.position(tp)
-                if position is not None:
-                    found[tp] = position
-        return found
+        return dict(cast(Consumer, app.consumer).handed_over(topic))
 
     return positions
 
@@ -342,11 +331,12 @@ def _pages(
 async def finish_before_ack(work: Coroutine[Any, Any, Any]) -> None:
     """Run one batch's work to its end before Faust acknowledges the batch.
 
-    ``take`` and ``take_events`` acknowledge a batch's events in a ``finally``, so also
-    when the body was cancelled (the worker stopping) or failed: that would commit
-    events that were never routed. So the work is shielded from the cancellation and
-    finished; if it cannot finish, the process exits at once, before that ``finally``
-    runs, and the partition's next owner reads the events again (at least once).
+    ``take``, ``take_events`` and ``take_ready`` acknowledge a batch's events in a
+    ``finally``, so also when the body was cancelled (the worker stopping) or failed:
+    that would commit events that were never routed. So the work is shielded from the
+    cancellation and finished; if it cannot finish, the process exits at once, before
+    that ``finally`` runs, and the partition's next owner reads the events again (at
+    least once).
     """
     task = asyncio.ensure_future(work)
     try:
