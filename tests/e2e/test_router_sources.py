@@ -28,11 +28,15 @@ Headers = list[tuple[str, bytes]]
 STRUCTURED: Headers = [("content-type", b"application/cloudevents+json; charset=UTF-8")]
 
 
-async def source_topic(stack: Stack, admin: Api, name: str, definition: dict[str, Any]) -> str:
+async def source_topic(
+    stack: Stack, admin: Api, name: str, definition: dict[str, Any], *, poisoned: bool = False
+) -> str:
     """A topic of the producer's own (not Hookline's: no ``<prefix>.``), and a source
-    that reads it, put while the stack runs."""
+    that reads it, put while the stack runs. A ``poisoned`` one (a record no client of
+    aiokafka can read) is named outside the prefix, so that the tests that read every
+    topic of the stack raw do not meet it."""
     settings = Settings.from_env(stack.env)
-    topic = f"{settings.topic_prefix}-own-{name}"
+    topic = f"{'poisoned-' if poisoned else ''}{settings.topic_prefix}-own-{name}"
     client = kafka.admin(settings)
     await client.start()
     try:
@@ -212,9 +216,8 @@ async def test_a_record_whose_header_name_is_not_utf8_is_quarantined_and_the_sou
     tenant, tenant_id = await new_tenant(admin)
     await subscribe(tenant, receiver, "/unreadable", "order.update")
     name = f"utf-{secrets.token_hex(3)}"
-    topic = await source_topic(
-        stack, admin, name, {"format": "cloudevents", "typePrefix": "com.example."}
-    )
+    definition = {"format": "cloudevents", "typePrefix": "com.example."}
+    topic = await source_topic(stack, admin, name, definition, poisoned=True)
     producer = kafka.producer(Settings.from_env(stack.env))
     await producer.start()
     try:
