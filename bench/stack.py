@@ -37,6 +37,41 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` ports free now and distinct: each held until all are chosen (one at a
+    time, the system may hand the same port out twice)."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
+def listening_inodes(port: int, table: str) -> set[str]:
+    """Pure: the socket inodes that listen on ``port`` in a ``/proc/net/tcp`` table."""
+    found = set()
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            found.add(fields[9])
+    return found
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself holds the socket listening on ``port`` (another
+    process on that port may answer ``/healthz`` too, while this one failed to bind)."""
+    try:
+        tables = [Path(f"/proc/net/{t}").read_text() for t in ("tcp", "tcp6")]
+        inodes = set().union(*(listening_inodes(port, table) for table in tables))
+        fds = Path(f"/proc/{pid}/fd").iterdir()
+        return any(os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes for fd in fds)
+    except OSError:
+        return False
+
+
 def infra_env() -> dict[str, str]:
     names = ("HOOKLINE_KAFKA_BOOTSTRAP", "HOOKLINE_DATABASE_URL")
     if all(os.environ.get(n) for n in names):
@@ -122,7 +157,9 @@ class Proc:
             try:
                 url = f"http://127.0.0.1:{self.port}/healthz"
                 with urllib.request.urlopen(url, timeout=1):
-                    return
+                    if listens_on(self.pid, self.port):
+                        return
+                    time.sleep(0.2)  # someone else's answer: wait for this one's
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"{self.name} not healthy within {timeout_s:.0f}s; see {self.log}")
@@ -203,8 +240,9 @@ class BenchStack:
             *[f"router{i}" for i in range(1, self.routers)],
             *[f"deliverer{i}" for i in range(self.deliverers)],
         ]
-        for name in [*names, "retry_scheduler"]:
-            env = {**self.env, "HOOKLINE_HTTP_PORT": str(free_port())}
+        ports = free_ports(len(names) + 1)
+        for name, port in zip([*names, "retry_scheduler"], ports, strict=True):
+            env = {**self.env, "HOOKLINE_HTTP_PORT": str(port)}
             if name.startswith("router"):
                 # Faust keeps a data directory per worker, not in the working directory.
                 env["APP_DATADIR"] = str(self.logs / f"{name}-data")
