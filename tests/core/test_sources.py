@@ -205,8 +205,40 @@ def test_a_json_record_without_an_event_id_takes_its_place_in_the_topic() -> Non
     body = orjson.dumps({"e": "order.create", "o": ["A1"], "t": 1})
     event = map_record(source, Record(None, body, partition=1, offset=77), now=5.0)
     assert isinstance(event, Event)
-    assert (event.event_id, event.id, event.occurred_at) == ("bare:1:77", "A1", 5.0)
+    assert (event.event_id, event.id, event.occurred_at) == ("bare:bare:1:77", "A1", 5.0)
     assert event.value == {"e": "order.create", "o": ["A1"], "t": 1}  # the whole record
+    stamped = map_record(source, Record(None, body, partition=1, offset=77, timestamp_ms=1234))
+    assert isinstance(stamped, Event) and stamped.event_id == "bare:bare:1:77:1234"
+
+
+def test_the_same_place_in_another_topic_or_a_topic_made_again_is_another_event() -> None:
+    """The router remembers eventIds for a day: a source moved to another topic, or a
+    topic deleted and made again, starts at offset 0 again, and its records must not be
+    taken for the ones read before."""
+    first, moved = (
+        source_of(
+            SourceRecord(
+                name="bare",
+                topic=topic,
+                format="json",
+                version=0,
+                created_at=0.0,
+                updated_at=0.0,
+                paths={"event": "e", "id": "o", "tenant": "t"},
+            ),
+            prefix=PREFIX,
+        )
+        for topic in ("shop.v1", "shop.v2")
+    )
+    body = orjson.dumps({"e": "order.create", "o": 1, "t": 1})
+    found = [
+        map_record(source, Record(None, body, offset=0, timestamp_ms=stamp))
+        for source, stamp in ((first, 1000), (moved, 1000), (first, 2000))
+    ]
+    ids = {e.event_id for e in found if isinstance(e, Event)}
+    assert len(ids) == 3, found
+    again = map_record(first, Record(None, body, offset=0, timestamp_ms=1000))
+    assert isinstance(again, Event) and again.event_id in ids  # read again: the same
 
 
 @pytest.mark.parametrize(

@@ -280,3 +280,45 @@ async def test_a_source_limited_to_a_tenant_delivers_only_as_that_tenant(
     assert refused["tenant"] is None
     await asyncio.sleep(1)
     assert [r for r in receiver.received if r.path == "/victim"] == []
+
+
+async def test_a_source_moved_to_another_topic_delivers_the_new_topics_first_records(
+    stack: Stack, admin: Api, receiver: Receiver
+) -> None:
+    """A JSON source without eventIds: its records' eventIds are where they are. The
+    router remembers eventIds for a day, and the new topic starts at offset 0 again:
+    were the place only partition and offset, its first records would be dropped as
+    copies of the old topic's."""
+    tenant, tenant_id = await new_tenant(admin)
+    await subscribe(tenant, receiver, "/moved", "product.update")
+    name = f"mv-{secrets.token_hex(3)}"
+    definition = {"format": "json", "paths": {"event": "$.k", "id": "$.sku", "tenant": "$.t"}}
+    first = await source_topic(stack, admin, name, definition)
+
+    def records(*skus: str) -> list[tuple[bytes | None, Headers]]:
+        return [(orjson.dumps({"k": "product.update", "sku": s, "t": tenant_id}), []) for s in skus]
+
+    await produce(stack, first, records("a0", "a1", "a2"))
+    await receiver.wait_for(3, timeout_s=30)
+
+    settings = Settings.from_env(stack.env)
+    second = f"{first}-moved"
+    client = kafka.admin(settings)
+    await client.start()
+    try:
+        await client.create_topics([NewTopic(second, 2, 1)])
+    finally:
+        await client.close()
+    status, body = await admin.call(
+        "PUT", f"/v2/admin/sources/{name}", {"topic": second, **definition}
+    )
+    assert status == 200, body
+    await produce(stack, second, records("b0", "b1", "b2"))
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        skus = sorted(orjson.loads(r.body)["id"] for r in receiver.received if r.path == "/moved")
+        if len(skus) >= 6:
+            break
+        await asyncio.sleep(0.3)
+    assert skus == ["a0", "a1", "a2", "b0", "b1", "b2"]

@@ -15,8 +15,9 @@ and how to read it:
 - ``json``: the value is a JSON object and ``paths`` say where each field is
   (``$.a.b``, ``a.b[0]``; see ``parse_path``). ``event``, ``id`` and ``tenant`` are
   required; without ``value`` the whole record is the value; without ``eventId`` the
-  record's place (``<source>:<partition>:<offset>``) is, so that reading it again
-  after a crash gives the same eventId and the router drops the copy.
+  record's place (``place``: source, topic, partition, offset and timestamp) is, so
+  that reading it again after a crash gives the same eventId and the router drops the
+  copy, and a source moved to another topic (or a topic made again) drops none.
 
 A source may be limited to tenants: a fixed ``tenant`` (a record that names none is
 its; the tenant attribute or path is then optional) or a list ``tenants``; a record that
@@ -480,9 +481,22 @@ def _event_type(raw: Any, source: Source, known: Callable[[str], bool]) -> str:
     return name
 
 
+def place(source: Source, record: Record) -> str:
+    """A record's eventId when it names none: where it is, ``<source>:<topic>:<partition>:
+    <offset>:<timestamp ms>``. Read again after a crash, a record gives the same one;
+    offsets alone are not enough, since the router remembers eventIds for a whole
+    ``HOOKLINE_DEDUP_WINDOW``: a source moved to another topic (a ``PUT``), or a topic
+    deleted and made again, starts at offset 0 again, and its records would be dropped
+    as copies of the ones read before. The topic tells the first apart, the record's
+    timestamp (kept with it by the broker) the second."""
+    stamp = record.timestamp_ms
+    when = f":{stamp}" if type(stamp) is int and stamp >= 0 else ""
+    return f"{source.name}:{source.topic}:{record.partition}:{record.offset}{when}"
+
+
 def _event_id(raw: Any, source: Source, record: Record) -> str:
     if raw is None:
-        return f"{source.name}:{record.partition}:{record.offset}"
+        return place(source, record)
     if not isinstance(raw, str) or not _is_id(raw):
         raise Refusal(f"eventId: a string of 1 to {MAX_ID} characters, without control ones")
     return raw
