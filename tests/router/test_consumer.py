@@ -194,3 +194,20 @@ def test_handed_over_is_per_partition_of_the_topic_asked() -> None:
     consumer = object.__new__(Consumer)
     consumer._handed = {MINE: 8, TP("hl.routed", 0): 3}
     assert consumer.handed_over("hl.events") == {MINE: 8}
+
+
+async def test_the_consumer_thread_calls_inline_what_faust_sends_to_its_thread() -> None:
+    thread = object.__new__(ConsumerThread)  # no consumer, no thread: none is needed
+
+    async def fetch(n: int) -> int:
+        return n + 1
+
+    assert await thread.call_thread(fetch, 1) == 2  # a coroutine function: awaited
+    assert await thread.call_thread(sorted, {"b", "a"}) == ["a", "b"]  # a plain function
+
+
+def test_the_router_consumer_thread_runs_on_the_app_loop() -> None:
+    app = create_app(Settings.from_env({"HOOKLINE_TOPIC_PREFIX": "t-consumer-loop"}))
+    thread = cast(Any, app.consumer)._thread
+    assert isinstance(thread, ConsumerThread)
+    assert thread.thread_loop is thread.parent_loop

@@ -17,6 +17,9 @@ and every batch 10 ms after the one before); this one hands on what is buffered 
 soon as the agent is free to take it, so batches are as large as what arrived while
 the last one was routed: one event when idle, hundreds under pressure.
 
+``ConsumerThread`` runs Faust's consumer thread on the app's loop, without a thread:
+no ``MethodQueue`` trip and back for every fetch, commit and rebalance callback.
+
 ``Consumer.handed_over`` says up to where each partition's records were handed on,
 from the consumer's own bookkeeping on the app's loop (no trip to the consumer's
 thread, which ``Consumer.position`` makes per partition).
@@ -25,8 +28,9 @@ thread, which ``Consumer.position`` makes per partition).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import types
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any, ClassVar, cast
 
 import faust
@@ -70,16 +74,47 @@ def _resumed(coro: Coroutine[Any, Any, Any], waiting: Any) -> Generator[Any, Non
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread, but a commit that finds none of its partitions still
-    assigned commits nothing instead of crashing the worker.
+    """Faust's consumer "thread", run on the app's own loop instead of a thread.
 
-    faust-streaming 0.15.3 filters a commit's offsets down to the partitions held at
-    that moment; when a rebalance has just taken them all, it hands aiokafka an empty
-    mapping, which aiokafka refuses (``ValueError({})``), and Faust crashes the worker
-    on any exception from a commit. Nothing is lost by committing nothing: the
-    partitions' new owner starts from their last commit, and what was routed since is
-    deduplicated (docs/delivery.md, "Duplicates").
+    faust-streaming 0.15.3 runs aiokafka's consumer on an event loop of its own, in a
+    thread, and every fetch (``getmany``), ``position`` and commit crosses over through
+    a ``MethodQueue`` and back (a future set from the other thread); the two threads
+    also take turns on the GIL. That loop and its hops were ~18 % of the router's CPU
+    (docs/benchmark.md). Here the thread's loop *is* the app's loop: ``start`` serves
+    the service as a task, ``call_thread`` is a plain call, and the thread's shutdown
+    leaves the app's other tasks alone (mode cancels every task of the thread's loop).
+
+    And a commit that finds none of its partitions still assigned commits nothing
+    instead of crashing the worker: faust-streaming 0.15.3 filters a commit's offsets
+    down to the partitions held at that moment; when a rebalance has just taken them
+    all, it hands aiokafka an empty mapping, which aiokafka refuses (``ValueError({})``),
+    and Faust crashes the worker on any exception from a commit. Nothing is lost by
+    committing nothing: the partitions' new owner starts from their last commit, and
+    what was routed since is deduplicated (docs/delivery.md, "Duplicates").
     """
+
+    def __init__(self, consumer: Any, *, loop: asyncio.AbstractEventLoop, **kwargs: Any) -> None:
+        super().__init__(consumer, loop=loop, thread_loop=loop, **kwargs)
+        self._serving: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        """mode's ``ServiceThread.start``, with ``_serve`` as a task where it starts a
+        thread: returns once the consumer runs; raises what its start raised."""
+        self._thread_started.set()
+        self._thread_running = self.parent_loop.create_future()
+        self._serving = asyncio.ensure_future(self._serve())
+        try:
+            await self._thread_running
+        finally:
+            self._thread_running = None
+
+    async def call_thread(self, fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fun`` called here (as mode's method queue does: awaited if it is async)."""
+        result = fun(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    async def _gather_remaining_tasks(self) -> None:
+        """Nothing: every task of this "thread's" loop is the app's."""
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
         assigned = self.assignment()
