@@ -9,14 +9,11 @@ import asyncio
 import secrets
 import time
 from typing import Any
-from unittest import mock
 
 import orjson
 from aiokafka.admin import NewTopic
-from aiokafka.producer import message_accumulator
-from aiokafka.producer import producer as aiokafka_producer
-from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy as PyBuilder
 from quarantine_support import new_tenant, quarantined
+from unreadable_support import produce_unreadable_header
 
 from hookline.core import kafka
 from hookline.core.config import Settings
@@ -178,36 +175,6 @@ async def test_plain_json_mapped_by_paths_is_delivered(
         "id": "W-1",
         "value": {"sku": "W-1", "rev": 3, "name": "Widget"},
     }
-
-
-class _NotUtf8(str):
-    """A header name whose bytes on the wire are not UTF-8 (``\\xff\\xfe`` then its text).
-
-    aiokafka's own producer writes only ``str`` names, encoded as UTF-8 (and Java's
-    the same); librdkafka's, Go's or a hand-made batch write any bytes, and the broker
-    stores them as they are. aiokafka's pure-Python batch builder encodes each name with
-    ``name.encode("utf-8")``, which this overrides, so the record on the topic is one
-    such a producer writes."""
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return b"\xff\xfe" + str(self).encode(encoding, errors)
-
-
-async def produce_unreadable_header(stack: Stack, topic: str, value: bytes, partition: int) -> None:
-    """One record whose header name is not UTF-8, on ``partition`` (the test's only
-    change to aiokafka: its Python batch builder for this producer's batches)."""
-    producer = kafka.producer(Settings.from_env(stack.env))
-    await producer.start()
-    try:
-        with (
-            mock.patch.object(message_accumulator, "DefaultRecordBatchBuilder", PyBuilder),
-            mock.patch.object(aiokafka_producer, "DefaultRecordBatchBuilder", PyBuilder),
-        ):
-            await producer.send_and_wait(
-                topic, value, partition=partition, headers=[(_NotUtf8("x-trace"), b"1")]
-            )
-    finally:
-        await producer.stop()
 
 
 async def test_a_record_whose_header_name_is_not_utf8_is_quarantined_and_the_source_goes_on(
