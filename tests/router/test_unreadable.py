@@ -1,7 +1,8 @@
 """Finding the records aiokafka cannot read (hookline.router.unreadable), on a fake
 partition: every readable record is returned once, every unreadable one is in a span,
-and no span holds a readable record (the end-to-end test is in
-tests/e2e/test_router_sources.py)."""
+and no span holds a readable record (the end-to-end tests are in
+tests/e2e/test_router_sources.py and, for the router's own consumer on
+hookline.events, tests/e2e/test_router_unreadable.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from aiokafka.errors import CorruptRecordException, KafkaConnectionError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookline.router.unreadable import Careful, Span, is_unreadable, unreadable_span
+from hookline.router.unreadable import Careful, Span, is_unreadable, read_past, unreadable_span
 
 TP = TopicPartition("orders", 0)
 GOOD, BAD = "good", "bad"
@@ -148,3 +149,63 @@ def test_passes_read_every_good_record_once_and_commit_no_good_one_unread(
     assert read == good
     assert {o for o, kind in log.items() if kind == BAD} <= spanned
     assert not spanned & set(good)
+
+
+class FakeConsumer:
+    """Partitions of one topic, each a ``FakePartition``, behind one consumer."""
+
+    def __init__(self, parts: dict[int, FakePartition]) -> None:
+        self.parts = parts
+
+    def _of(self, tp: TopicPartition) -> FakePartition:
+        return self.parts[tp.partition]
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self._of(tp).committed_offset
+
+    async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: min(self._of(tp).log, default=0) for tp in tps}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self._of(tp).seek(tp, offset)
+
+    async def getmany(self, tp: TopicPartition, **options: Any) -> dict[TopicPartition, list[Rec]]:
+        return await self._of(tp).getmany(tp, **options)
+
+
+def _past(
+    consumer: FakeConsumer, starts: dict[int, int | None], most: int = 100
+) -> tuple[dict[int, list[int]], list[tuple[int, Span]]]:
+    set_aside: list[tuple[int, Span]] = []
+
+    async def keep(tp: TopicPartition, span: Span) -> None:
+        set_aside.append((tp.partition, span))
+
+    tps = {TopicPartition("events", p): start for p, start in starts.items()}
+    got = asyncio.run(read_past(consumer, tps, most, keep, "router"))
+    return {tp.partition: [r.offset for r in rs] for tp, rs in got.items()}, set_aside
+
+
+def test_read_past_starts_where_told_and_sets_the_bad_record_aside() -> None:
+    bad = FakePartition({0: GOOD, 1: GOOD, 2: BAD, 3: GOOD}, committed=0)
+    other = FakePartition({0: GOOD, 1: GOOD}, committed=0)
+    consumer = FakeConsumer({0: bad, 1: other})
+    got, set_aside = _past(consumer, {0: 1, 1: 0})
+    assert got == {0: [1, 3], 1: [0, 1]}  # from offset 1 (handed on up to 0), not committed 0
+    assert [(p, s.first, s.last) for p, s in set_aside] == [(0, 2, 2)]
+    assert (bad.at, other.at) == (4, 2)  # the next fetch goes on after both
+
+
+def test_read_past_without_a_start_reads_from_the_committed_offset_or_the_first() -> None:
+    committed = FakePartition({0: GOOD, 1: BAD, 2: GOOD}, committed=1)
+    never = FakePartition({5: GOOD, 6: GOOD})  # never committed, 0-4 deleted
+    got, set_aside = _past(FakeConsumer({0: committed, 1: never}), {0: None, 1: None})
+    assert got == {0: [2], 1: [5, 6]}
+    assert [(p, s.first) for p, s in set_aside] == [(0, 1)]
+
+
+def test_read_past_stops_at_most_and_leaves_the_rest_to_the_next_fetch() -> None:
+    part = FakePartition({n: GOOD for n in range(10)} | {3: BAD}, committed=0)
+    got, set_aside = _past(FakeConsumer({0: part}), {0: 0}, most=3)
+    assert got == {0: [0, 1, 2]} and not set_aside
+    assert part.at == 3  # the bad record is met again by the next fetch, not skipped

@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
+from aiokafka import TopicPartition
 from faust.types import TP
 from mode import Service
 
 from hookline.core import metrics, service, topics
 from hookline.core.config import Settings
+from hookline.core.failure import retry_infra
 from hookline.core.feed import CatalogFeed, SubscriptionFeed, TopicFeed
 from hookline.core.kafka import ensure_topics
 from hookline.core.kafka_auth import ssl_context
@@ -49,6 +51,7 @@ from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent, RoutedFeed, routed_topic
 from hookline.router.route import Batcher, EventRouter, Fetched, Quarantine
 from hookline.router.sources import SourceService
+from hookline.router.unreadable import SetAside, Span
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +174,7 @@ def create_app(settings: Settings) -> faust.App:
         await asyncio.gather(subscriptions.fence(), routed.fence())
 
     quarantine = _quarantiner(app, settings)
+    app.set_aside = _stubs(quarantine)
     router = EventRouter(
         index,
         CoveringFence(fence, _positions(app, topics.events(settings))),
@@ -290,6 +294,18 @@ def _quarantiner(app: faust.App, settings: Settings) -> Quarantine:
         )
 
     return quarantine
+
+
+def _stubs(quarantine: Quarantine) -> SetAside:
+    """A record the consumer cannot read, quarantined as a stub: its place and why."""
+
+    async def set_aside(tp: TopicPartition, span: Span) -> None:
+        await retry_infra(
+            lambda: quarantine((None, tp, span.first, None), span.reason()),
+            what="router: quarantine",
+        )
+
+    return set_aside
 
 
 def _positions(app: faust.App, topic: str) -> Any:

@@ -23,21 +23,33 @@ no ``MethodQueue`` trip and back for every fetch, commit and rebalance callback.
 ``Consumer.handed_over`` says up to where each partition's records were handed on,
 from the consumer's own bookkeeping on the app's loop (no trip to the consumer's
 thread, which ``Consumer.position`` makes per partition).
+
+``ConsumerThread._fetch_records`` goes past a record aiokafka cannot read (a header
+name that is not UTF-8, on ``hookline.events`` written straight to Kafka): it is
+quarantined as a stub and the records around it are fetched one at a time
+(``hookline.router.unreadable``), instead of the fetch failing for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any, ClassVar, cast
 
 import faust
-from faust.transport.consumer import CONSUMER_FETCHING
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CorruptRecordException
+from faust.transport.consumer import CONSUMER_FETCHING, RecordMap
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT, Message
 from mode import Service, ServiceT
+
+from hookline.router import unreadable
+
+log = logging.getLogger(__name__)
 
 YIELD_EVERY = 100  # records handed on between two trips through the loop, as Faust has it
 
@@ -122,6 +134,44 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             return False  # every partition moved away: nothing of ours to commit
         committed: bool = await super()._commit(offsets)
         return committed
+
+    async def _fetch_records(
+        self,
+        consumer: AIOKafkaConsumer,
+        active_partitions: set[TP],
+        timeout: float | None = None,  # noqa: ASYNC109 (Faust's signature)
+        max_records: int | None = None,
+    ) -> RecordMap:
+        """Faust's fetch; one that fails on a record that cannot be decoded reads the
+        partitions again past it (``hookline.router.unreadable.read_past``), the
+        record quarantined by ``App.set_aside``."""
+        try:
+            fetched: RecordMap = await super()._fetch_records(
+                consumer, active_partitions, timeout=timeout, max_records=max_records
+            )
+            return fetched
+        except (UnicodeDecodeError, CorruptRecordException) as exc:
+            set_aside = cast(App, self.app).set_aside
+            if not unreadable.is_unreadable(exc) or set_aside is None:
+                raise
+            log.warning("router: a fetch failed on a record it cannot read (%s)", exc)
+        partitions = active_partitions or self.assignment()  # none: all, as aiokafka has it
+        most = max_records or consumer._max_poll_records
+        return await self._read_past(consumer, partitions, most, set_aside)
+
+    async def _read_past(
+        self,
+        consumer: AIOKafkaConsumer,
+        partitions: set[TP],
+        most: int,
+        set_aside: unreadable.SetAside,
+    ) -> RecordMap:
+        # From Faust's read offset: a seek's (the next to read) or the last record handed
+        # on (handed on again, a duplicate the router drops); never after a record that
+        # was not handed on: the failed fetch dropped those it drained elsewhere.
+        read = self.consumer._read_offset
+        starts = {TopicPartition(tp.topic, tp.partition): read.get(tp) for tp in sorted(partitions)}
+        return await unreadable.read_past(consumer, starts, most, set_aside, "router")
 
 
 async def take_ready(stream: faust.Stream[Any], most: int) -> AsyncIterator[list[EventT[Any]]]:
@@ -265,7 +315,11 @@ class Transport(faust_aiokafka.Transport):
 
 
 class App(faust.App):
-    """The router's app: Faust's, with ``Consumer`` above as its consumer."""
+    """The router's app: Faust's, with ``Consumer`` above as its consumer, and
+    ``set_aside`` quarantining what its consumer cannot read (None: such a fetch
+    fails, as Faust's does)."""
+
+    set_aside: unreadable.SetAside | None = None
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)

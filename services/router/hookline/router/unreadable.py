@@ -16,11 +16,16 @@ the failing reaches, and the span is quarantined as a stub (topic, partition, of
 why; there is no record to keep) before its offsets are committed. Nothing readable is
 skipped: an offset is in the span only if a fetch from it fails, so it holds the bad
 record or none at all (a compacted topic has gaps).
+
+The router's Faust consumer meets the same on ``hookline.events``, which producers may
+write directly (docs/api.md): ``read_past`` is its careful pass, from where each
+partition's records stopped being handed on rather than from the committed offset (the
+records after it may still be in the stream's buffer, not yet routed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,10 +116,13 @@ class Careful:
         self._what = what
         self._position = 0
 
-    async def read(self, most: int) -> tuple[int, Pass]:
-        """The committed offset, and what follows it: at most ``most`` records and
-        spans, up to the end of the partition."""
-        start = await self._rewind()
+    async def read(self, most: int, start: int | None = None) -> tuple[int, Pass]:
+        """The offset read from (``start``, or the committed offset), and what follows
+        it: at most ``most`` records and spans, up to the end of the partition."""
+        if start is None:
+            start = await self._rewind()
+        else:
+            self._seek(start)
         found = Pass(end=start)
         while len(found.records) + len(found.spans) < most:
             try:
@@ -161,3 +169,40 @@ class Careful:
         except Unreadable:
             return True
         return False
+
+
+SetAside = Callable[[TopicPartition, Span], Awaitable[None]]
+
+
+async def read_past(
+    consumer: AIOKafkaConsumer,
+    starts: Mapping[TopicPartition, int | None],
+    most: int,
+    set_aside: SetAside,
+    what: str,
+) -> dict[TopicPartition, list[Any]]:
+    """After a fetch raised ``Unreadable``: each partition read again with a ``Careful``
+    pass from ``starts[tp]`` (``None``: its committed offset, or its first), at most
+    ``most`` records and spans each. Every span is set aside (quarantined) before this returns the
+    records, so that no offset is committed that was neither routed nor quarantined;
+    the consumer's positions are after what was returned or set aside."""
+    got: dict[TopicPartition, list[Any]] = {}
+    for tp, start in starts.items():
+        at = start if start is not None else await _committed_or_first(consumer, tp, what)
+        _, found = await Careful(consumer, tp, what).read(most, at)
+        for span in found.spans:
+            await set_aside(tp, span)
+        if found.records:
+            got[tp] = found.records
+    return got
+
+
+async def _committed_or_first(consumer: AIOKafkaConsumer, tp: TopicPartition, what: str) -> int:
+    """The committed offset of ``tp``, or its first one (asked, not ``seek_to_beginning``,
+    which leaves the position unset meanwhile: Faust's livelock check reads it from its
+    own thread and fails on that)."""
+    committed = await retry_infra(lambda: consumer.committed(tp), what=f"{what}: committed")
+    if committed is not None:
+        return int(committed)
+    first = await retry_infra(lambda: consumer.beginning_offsets([tp]), what=f"{what}: first")
+    return int(first[tp])

@@ -1,0 +1,86 @@
+"""Issue 11's rule on ``hookline.events`` (issue 14): a record there that aiokafka cannot
+read (its header name is not UTF-8; producers may publish straight to Kafka,
+docs/api.md) is quarantined as a stub, and the router goes on with the records after
+it, for every tenant.
+
+On a stack of its own: the record is on its prefix's ``hookline.events``, so that
+test_secrets_at_rest, which reads every record of the session stack's topics raw (and
+could not read this one), and the session's router never meet it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import orjson
+import pytest_asyncio
+from aiokafka.errors import KafkaError
+from bench.stack import drop_topics
+from quarantine_support import new_tenant, quarantined
+from unreadable_support import produce_unreadable_header
+
+from hookline.core import kafka, topics
+from hookline.core.config import Settings
+from support import factories
+from support.client import Api
+from support.database import own_database
+from support.receiver import Receiver
+from support.stack import ROOT, Stack
+from support.stack import test_settings as stack_settings
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def own(infra: dict[str, str]) -> AsyncIterator[Stack]:
+    async with own_database(infra["HOOKLINE_DATABASE_URL"], "hookline_unreadable") as db_url:
+        env = stack_settings(infra, db_url)
+        stack = Stack(env)
+        logs = ROOT / ".local" / "test-logs" / env["HOOKLINE_TOPIC_PREFIX"]
+        try:
+            await asyncio.to_thread(stack.start, logs)
+            yield stack
+        finally:
+            await asyncio.to_thread(stack.stop)
+            with contextlib.suppress(KafkaError, OSError):
+                await drop_topics(env, env["HOOKLINE_TOPIC_PREFIX"])
+
+
+async def write(stack: Stack, topic: str, value: bytes, partition: int) -> None:
+    producer = kafka.producer(Settings.from_env(stack.env))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, partition=partition)
+    finally:
+        await producer.stop()
+
+
+async def test_a_record_whose_header_name_is_not_utf8_is_quarantined_and_routing_goes_on(
+    own: Stack, http: aiohttp.ClientSession, receiver: Receiver
+) -> None:
+    admin = Api(own.api_url, http, own.admin_token)
+    tenant, tenant_id = await new_tenant(admin)
+    body = {"event": "product.update", "targetUrl": f"{receiver.url}/unreadable"}
+    status, created = await tenant.call("POST", "/v2/event/subscription", body)
+    assert status == 201, created
+    events = topics.events(Settings.from_env(own.env))
+
+    def event(n: int) -> bytes:
+        return factories.event(
+            event_id=f"unreadable-{n}", tenant=tenant_id, event="product.update", id=n
+        ).encode()
+
+    await write(own, events, event(1), 0)
+    await receiver.wait_for(1, timeout_s=30)
+    # aiokafka fails the whole fetch on this record ("'utf-8' codec can't decode"): read
+    # as Faust reads it, the router would stop here for ever, for every tenant.
+    await produce_unreadable_header(own, events, event(2), 0)
+    await write(own, events, event(3), 0)
+
+    got = await receiver.wait_for(2, timeout_s=30)
+    assert sorted(orjson.loads(r.body)["id"] for r in got) == [1, 3], got
+    (stub,) = await quarantined(admin, topic=events)
+    assert (stub["service"], stub["partition"], stub["offset"]) == ("router", 0, 1), stub
+    assert stub["value"] is None, stub
+    assert stub["reason"].startswith("the record at offset 1 of partition 0 cannot be read")
+    assert "header name is not UTF-8" in stub["reason"], stub
