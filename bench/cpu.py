@@ -8,14 +8,26 @@ from pathlib import Path
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of ``pid`` so far; 0.0 if it is gone."""
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds of ``pid`` so far; None if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
+        return None
     # After the command name: state is field 3, utime 14 and stime 15 (1-based).
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def used_between(start: dict[int, float | None], end: dict[int, float | None]) -> float:
+    """Pure: CPU seconds a group of processes used between two readings, counting only
+    the processes alive at both (a postgres backend that ended during the run took its
+    time with it: counting its 0 at the end made the group's figure negative)."""
+    total = 0.0
+    for pid, before in start.items():
+        after = end.get(pid)
+        if before is not None and after is not None and after >= before:
+            total += after - before
+    return total
 
 
 class CpuMeter:
@@ -23,18 +35,18 @@ class CpuMeter:
 
     def __init__(self, groups: dict[str, list[int]]) -> None:
         self.groups = {name: pids for name, pids in groups.items() if pids}
-        self._start = {name: self._used(pids) for name, pids in self.groups.items()}
+        self._start = {name: self._read(pids) for name, pids in self.groups.items()}
 
     @staticmethod
-    def _used(pids: list[int]) -> float:
-        return sum(cpu_seconds(pid) for pid in pids)
+    def _read(pids: list[int]) -> dict[int, float | None]:
+        return {pid: cpu_seconds(pid) for pid in pids}
 
     def percent(self, wall_s: float) -> dict[str, float]:
         """Per group, CPU used since the meter started, as % of one core."""
         if wall_s <= 0:
             return {}
         return {
-            name: round((self._used(pids) - self._start[name]) / wall_s * 100, 1)
+            name: round(used_between(self._start[name], self._read(pids)) / wall_s * 100, 1)
             for name, pids in self.groups.items()
         }
 
@@ -43,18 +55,22 @@ def kafka_pid(root: Path) -> int:
     """The broker's pid: from the pid file of this tree's stack, or else the process
     whose command line runs ``kafka.Kafka`` (a broker started from another tree)."""
     try:
-        return int((root / ".local/run/kafka.pid").read_text())
+        pid = int((root / ".local/run/kafka.pid").read_text())
     except (OSError, ValueError):
-        pass
+        pid = 0
+    if pid and _runs_kafka(Path(f"/proc/{pid}")):  # a stale pid file names another process
+        return pid
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"kafka.Kafka" in argv:
-                return int(proc.name)
+        if proc.name.isdigit() and _runs_kafka(proc):
+            return int(proc.name)
     return 0
+
+
+def _runs_kafka(proc: Path) -> bool:
+    try:
+        return b"kafka.Kafka" in (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
 
 
 def postgres_pids() -> list[int]:

@@ -3,8 +3,13 @@ counted from what the receiver recorded, the way a person would count them."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from bench.__main__ import first_receipts
-from bench.cpu import per_delivery
+from bench.cpu import CpuMeter, kafka_pid, per_delivery, used_between
 from bench.http1 import status_and_length
 from bench.receiver import ids_in
 from bench.stages import Trace, split
@@ -80,6 +85,26 @@ def test_cpu_per_delivery_sums_every_process_and_the_platform_apart() -> None:
     assert found["services"] == 1600.0  # no Kafka or PostgreSQL in this one
     assert found["api"] == 1000.0
     assert per_delivery({"api": 50.0}, 2.0, 0) == {}
+
+
+def test_a_process_that_ended_during_the_run_counts_nothing_not_minus_its_time() -> None:
+    start = {1: 10.0, 2: 5.0, 3: None}
+    end = {1: 12.5, 2: None, 3: 4.0}  # 2 ended (a postgres backend); 3 was not there
+    assert used_between(start, end) == 2.5
+
+
+def test_the_meter_never_reports_a_negative_share_when_a_process_ends() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "sum(range(3_000_000))"])
+    meter = CpuMeter({"group": [os.getpid(), child.pid]})
+    child.wait()
+    sum(range(3_000_000))  # this process works while the other is gone
+    assert meter.percent(1.0)["group"] > 0
+
+
+def test_a_stale_kafka_pid_file_is_not_taken_for_the_broker(tmp_path: Path) -> None:
+    (tmp_path / ".local/run").mkdir(parents=True)
+    (tmp_path / ".local/run/kafka.pid").write_text(str(os.getpid()))  # not a broker
+    assert kafka_pid(tmp_path) != os.getpid()
 
 
 def test_the_first_receipt_of_each_webhook_id_counts() -> None:
