@@ -1,4 +1,4 @@
-"""Finding the records aiokafka cannot read (hookline.router.unreadable), on a fake
+"""Finding the records aiokafka cannot read (hookline.core.unreadable), on a fake
 partition: every readable record is returned once, every unreadable one is in a span,
 and no span holds a readable record (the end-to-end tests are in
 tests/e2e/test_router_sources.py and, for the router's own consumer on
@@ -15,7 +15,7 @@ from aiokafka.errors import CorruptRecordException, KafkaConnectionError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookline.router.unreadable import Careful, Span, is_unreadable, read_past, unreadable_span
+from hookline.core.unreadable import Careful, Span, is_unreadable, read_past, unreadable_span
 
 TP = TopicPartition("orders", 0)
 GOOD, BAD = "good", "bad"

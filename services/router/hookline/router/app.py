@@ -44,6 +44,7 @@ from hookline.core.lanes import FanoutBudget
 from hookline.core.messages import Delivery, RoutedBatch
 from hookline.core.quarantine import send_to_quarantine
 from hookline.core.subscriptions import SubscriptionIndex
+from hookline.core.unreadable import SetAside, Span
 from hookline.router.consumer import App as RouterApp
 from hookline.router.consumer import Consumer, take_ready
 from hookline.router.fanout import BulkLane, FanOutRouter
@@ -51,7 +52,6 @@ from hookline.router.fence import CoveringFence
 from hookline.router.recent import Recent, RoutedFeed, routed_topic
 from hookline.router.route import Batcher, EventRouter, Fetched, Quarantine
 from hookline.router.sources import SourceService
-from hookline.router.unreadable import SetAside, Span
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ thread, which ``Consumer.position`` makes per partition).
 ``ConsumerThread._fetch_records`` goes past a record aiokafka cannot read (a header
 name that is not UTF-8, on ``hookline.events`` written straight to Kafka): it is
 quarantined as a stub and the records around it are fetched one at a time
-(``hookline.router.unreadable``), instead of the fetch failing for ever.
+(``hookline.core.unreadable``), instead of the fetch failing for ever.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT, Message
 from mode import Service, ServiceT
 
-from hookline.router import unreadable
+from hookline.core import unreadable
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         max_records: int | None = None,
     ) -> RecordMap:
         """Faust's fetch; one that fails on a record that cannot be decoded reads the
-        partitions again past it (``hookline.router.unreadable.read_past``), the
+        partitions again past it (``hookline.core.unreadable.read_past``), the
         record quarantined by ``App.set_aside``."""
         try:
             fetched: RecordMap = await super()._fetch_records(

@@ -19,7 +19,7 @@ events keep their order however the producer partitioned them.
 
 A record aiokafka cannot even read (a header name that is not UTF-8) fails its whole
 fetch; the reader then reads each partition again one record at a time and quarantines a
-stub for it (``hookline.router.unreadable``), so it never stops the source.
+stub for it (``hookline.core.unreadable``), so it never stops the source.
 
 A reader first asks the broker whether it may read the topic and use its group
 (``hookline.core.kafka_access``): if not, it logs one line that names the source, the
@@ -43,7 +43,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
-from hookline.core import db, kafka, kafka_access, metrics, topics
+from hookline.core import db, kafka, kafka_access, metrics, topics, unreadable
 from hookline.core.catalog import is_known
 from hookline.core.config import Settings
 from hookline.core.errors import KafkaRefused
@@ -53,7 +53,6 @@ from hookline.core.kafka_auth import principal
 from hookline.core.messages import Event, SourceRecord
 from hookline.core.quarantine import quarantine_record, send_to_quarantine
 from hookline.core.sources import Record, Refusal, Refused, Source, map_record, source_of
-from hookline.router import unreadable
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +198,7 @@ class SourceReader:
 
     async def _read_carefully(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
         """One partition from its committed offset, its unreadable records quarantined
-        as stubs (``hookline.router.unreadable``), then committed."""
+        as stubs (``hookline.core.unreadable``), then committed."""
         what = f"source {self.source.name}"
         start, found = await unreadable.Careful(consumer, tp, what).read(FETCH_RECORDS)
         for span in found.spans:
