@@ -71,7 +71,7 @@ def test_a_structured_cloudevent_maps_type_id_subject_tenant_time_and_data() -> 
     record = Record(None, orjson.dumps(cloudevent(hooklineversion=3)), STRUCTURED)
     event = map_record(CE, record)
     assert event == Event(
-        event_id="ev-1",
+        event_id="/orders:ev-1",
         tenant=7,
         event="order.update",
         id=42,
@@ -85,7 +85,12 @@ def test_a_binary_cloudevent_maps_its_ce_headers_and_the_value_as_data() -> None
     record = Record(b"k", b'{"id": 42}', binary_headers(hooklineversion="5"), timestamp_ms=1500)
     event = map_record(CE, record)
     assert isinstance(event, Event)
-    assert (event.event_id, event.tenant, event.event, event.id) == ("ev-2", 7, "order.create", 42)
+    assert (event.event_id, event.tenant, event.event, event.id) == (
+        "/o:ev-2",
+        7,
+        "order.create",
+        42,
+    )
     assert (event.version, event.value, event.occurred_at) == (5, {"id": 42}, 1.5)
 
 
@@ -442,9 +447,27 @@ def test_a_well_formed_cloudevent_maps_to_exactly_its_fields(
     assert (event.tenant, event.id, event.event_id, event.value) == (
         tenant,
         object_id,
-        event_id,
+        f"{'/o' if binary else '/orders'}:{event_id}",
         data,
     )
+
+
+def test_a_cloudevents_eventid_is_its_source_and_id() -> None:
+    """CloudEvents are unique by source and id together: two producers' id 1 are two
+    events (the router dedupes, and receivers tell deliveries apart, by eventId)."""
+
+    def event_id(**attributes: str) -> str:
+        record = Record(None, orjson.dumps(cloudevent(**attributes)), STRUCTURED)
+        event = map_record(CE, record)
+        assert isinstance(event, Event), event
+        return event.event_id
+
+    assert event_id(source="/billing", id="1") != event_id(source="/shipping", id="1")
+    assert event_id(source="/billing", id="1") == event_id(source="/billing", id="1")
+    assert event_id(source="urn:a", id="b:c") == "urn%3Aa:b:c"
+    assert event_id(source="urn:a:b", id="c") == "urn%3Aa%3Ab:c"  # not the pair above
+    too_long = map_record(CE, Record(None, orjson.dumps(cloudevent(source="s" * 201)), STRUCTURED))
+    assert too_long == Refused("source: a string of 1 to 200 characters, without control ones")
 
 
 # --- a source limited to tenants ---------------------------------------------------------

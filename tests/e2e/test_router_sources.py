@@ -289,3 +289,36 @@ async def test_a_source_moved_to_another_topic_delivers_the_new_topics_first_rec
             break
         await asyncio.sleep(0.3)
     assert skus == ["a0", "a1", "a2", "b0", "b1", "b2"]
+
+
+async def test_cloudevents_of_two_sources_with_the_same_ids_are_all_delivered(
+    stack: Stack, admin: Api, receiver: Receiver
+) -> None:
+    """CloudEvents are unique by source and id: three producers (two on one topic,
+    one on another), each with ids ce-0 to ce-2, are nine events, not three."""
+    tenant, tenant_id = await new_tenant(admin)
+    await subscribe(tenant, receiver, "/ce-ids", "order.update")
+    definition = {"format": "cloudevents", "typePrefix": "com.example."}
+    first = await source_topic(stack, admin, f"cea-{secrets.token_hex(3)}", definition)
+    second = await source_topic(stack, admin, f"ceb-{secrets.token_hex(3)}", definition)
+
+    def events(source: str, ids_from: int) -> list[tuple[bytes | None, Headers]]:
+        return [
+            (
+                orjson.dumps(cloudevent(tenant_id, n, source=source, subject=str(ids_from + n))),
+                STRUCTURED,
+            )
+            for n in range(3)
+        ]
+
+    await produce(stack, first, events("/billing", 0))
+    await produce(stack, second, events("/shipping", 100))
+    await produce(stack, first, events("/crm", 200))
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ids = sorted(orjson.loads(r.body)["id"] for r in receiver.received if r.path == "/ce-ids")
+        if len(ids) >= 9:
+            break
+        await asyncio.sleep(0.3)
+    assert ids == [0, 1, 2, 100, 101, 102, 200, 201, 202]

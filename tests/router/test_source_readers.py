@@ -81,7 +81,7 @@ async def test_events_are_written_keyed_by_object_and_the_unmappable_quarantined
     assert topics == ["hl.events", "hl.quarantine", "hl.quarantine", "hl.events"]
     first = Event.decode(producer.sent[0][1])
     assert (first.event_id, first.tenant, first.id, producer.sent[0][2]) == (
-        "e1",
+        "/o:e1",
         7,
         1,
         b"7:order:1",

@@ -7,7 +7,8 @@ and how to read it:
   ``content-type`` header starts with ``application/cloudevents`` is in structured mode
   (the value is a JSON CloudEvent); any other is in binary mode (the attributes in
   ``ce_<name>`` headers, the data as the value, ``content-type`` its media type).
-  ``type`` is the event type (less the source's ``type_prefix``), ``id`` the eventId,
+  ``type`` is the event type (less the source's ``type_prefix``), ``source`` and ``id``
+  the eventId (``cloudevent_id``: ``/orders:ce-1``),
   ``subject`` the object id (a canonical decimal such as ``"42"`` becomes the number
   42, as Hookline's own ids are), the extension ``hooklinetenant`` the tenant and
   ``hooklineversion`` the version (names set per source), ``time`` the occurredAt and
@@ -37,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -380,12 +382,24 @@ def _cloudevent_fields(source: Source, attributes: Mapping[str, Any], data: Any)
         event=attributes["type"],
         object_id=subject,
         tenant=tenant,
-        event_id=attributes["id"],
+        event_id=cloudevent_id(attributes["source"], attributes["id"]),
         version=attributes.get(source.version_attribute),
         value=data,
         occurred_at=attributes.get("time"),
         from_text=True,
     )
+
+
+def cloudevent_id(source: str, event_id: str) -> str:
+    """A CloudEvent's eventId, ``<source>:<id>``. CloudEvents are unique by source and id
+    together: two producers (two sources of a topic, or of a tenant) may both write
+    ``id`` 1, and the router dedupes, and receivers tell deliveries apart
+    (``webhook-id``), by eventId per tenant. The source is percent-encoded but for
+    ``/`` (``urn:a`` is ``urn%3Aa``), so the first ``:`` ends it and no two pairs meet."""
+    for name, text in (("source", source), ("id", event_id)):
+        if not _is_id(text):
+            raise Refusal(f"{name}: a string of 1 to {MAX_ID} characters, without control ones")
+    return f"{quote(source, safe='/')}:{event_id}"
 
 
 def _headers(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
@@ -497,6 +511,8 @@ def place(source: Source, record: Record) -> str:
 def _event_id(raw: Any, source: Source, record: Record) -> str:
     if raw is None:
         return place(source, record)
+    if source.format == CLOUDEVENTS:
+        return str(raw)  # checked by cloudevent_id
     if not isinstance(raw, str) or not _is_id(raw):
         raise Refusal(f"eventId: a string of 1 to {MAX_ID} characters, without control ones")
     return raw
