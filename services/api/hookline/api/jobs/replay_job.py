@@ -29,13 +29,15 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hookline.core import kafka, topics
+from hookline.core import kafka, topics, unreadable
 from hookline.core.batches import build_batches
 from hookline.core.config import Settings
 from hookline.core.messages import Delivery, Event, MessageError, SubscriptionRecord
 from hookline.core.routing import BATCH, is_stale, plan_deliveries
 
 log = logging.getLogger(__name__)
+
+FETCH_RECORDS = 1000  # records a fetch returns at most
 
 RUNNING, DONE, FAILED = "RUNNING", "DONE", "FAILED"
 STALE_AFTER_S = 15.0  # a RUNNING job without a heartbeat for this long is taken over
@@ -145,7 +147,7 @@ class ReplayJob:
             consumer.pause(*[tp for tp in tps if tp not in todo])
             if not todo:
                 return
-            batches = await consumer.getmany(*todo, timeout_ms=500, max_records=1000)
+            batches = await self._fetch(consumer, todo, positions, ends)
             records = []
             for tp, recs in batches.items():
                 end = ends[tp.partition]
@@ -155,6 +157,33 @@ class ReplayJob:
             plan = plan_chunk(records, self._sub, self.id, self._newest, time.time())
             await self._send(plan.deliveries)
             await self._save(positions, plan)
+
+    async def _fetch(
+        self,
+        consumer: AIOKafkaConsumer,
+        todo: list[TopicPartition],
+        positions: dict[int, int],
+        ends: dict[int, int],
+    ) -> dict[TopicPartition, list[Any]]:
+        """The next records of ``todo``. A fetch that fails on a record aiokafka cannot
+        read (a header name that is not UTF-8: the router quarantined it) reads each
+        partition again from its saved position one record at a time, past it."""
+        try:
+            got: dict[TopicPartition, list[Any]] = await unreadable.fetch(
+                consumer, *todo, timeout_ms=500, max_records=FETCH_RECORDS
+            )
+            return got
+        except unreadable.Unreadable as exc:
+            log.warning("replay %s: %s; reading again one record at a time", self.id, exc)
+        found: dict[TopicPartition, list[Any]] = {}
+        for tp in todo:
+            what = f"replay {self.id}"
+            start = positions.get(tp.partition, ends[tp.partition])
+            _, read = await unreadable.Careful(consumer, tp, what).read(FETCH_RECORDS, start)
+            for span in read.spans:
+                log.warning("replay %s: skipped %s", self.id, span.reason())
+            found[tp] = read.records
+        return found
 
     async def _range(
         self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]
