@@ -10,12 +10,14 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hookline.core import kafka_access
 from hookline.core.config import Settings
 from hookline.core.messages import Event, Quarantined, SourceRecord
 from hookline.core.sources import Source
-from hookline.router.sources import SourceReader, SourceService
+from hookline.router.sources import Pace, SourceReader, SourceService
 
 SETTINGS = Settings.from_env({"HOOKLINE_TOPIC_PREFIX": "hl"})
 SOURCE = Source(name="orders", topic="orders", format="cloudevents", version=0)
@@ -183,3 +185,48 @@ async def test_a_source_it_may_not_read_is_one_line_naming_what_is_missing(
         " (docs/operations.md, ACLs, lists what each service needs); it starts again in 60 s"
     )
     assert line.exc_info is None  # no traceback
+
+
+def test_a_fresh_or_rested_source_takes_a_burst_without_waiting() -> None:
+    pace = Pace(rate=100.0, burst=500)
+    assert pace.wait(500, now=1000.0) == 0.0
+    assert pace.wait(100, now=1000.0) == pytest.approx(1.0)  # past the burst: 100 at 100/s
+    assert pace.wait(500, now=1100.0) == 0.0  # rested: the burst again, no more
+
+
+@settings(max_examples=300)
+@given(
+    rate=st.floats(min_value=1.0, max_value=10_000.0),
+    burst=st.integers(min_value=1, max_value=1000),
+    steps=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=1000), st.floats(0.0, 5.0)),
+        min_size=1,
+        max_size=40,
+    ),
+)
+def test_a_reader_that_keeps_the_waits_never_reads_over_burst_plus_rate(
+    rate: float, burst: int, steps: list[tuple[int, float]]
+) -> None:
+    """From any take to the one after any later take, at most ``burst`` records plus
+    ``rate`` a second were taken, however the fetches and the idle gaps fall."""
+    pace, now = Pace(rate, burst), 0.0
+    times, taken = [], []
+    for n, idle in steps:
+        times.append(now)
+        taken.append(n)
+        now += pace.wait(n, now) + idle  # the reader waits as told, then maybe idles
+    times.append(now)
+    for i in range(len(taken)):
+        for k in range(i, len(taken)):
+            assert sum(taken[i : k + 1]) <= burst + rate * (times[k + 1] - times[i]) + 1e-6 * rate
+
+
+async def test_a_flooded_source_waits_after_committing_and_a_stop_ends_the_wait() -> None:
+    slow = Settings.from_env({"HOOKLINE_TOPIC_PREFIX": "hl", "HOOKLINE_SOURCE_RATE": "10"})
+    reader = SourceReader(slow, SOURCE, FakeProducer(), FakeTenants({7}))  # type: ignore[arg-type]
+    await reader._paced(500)  # the burst: no wait
+    waiting = asyncio.create_task(reader._paced(100))  # 10 s at 10/s
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    reader.stop()
+    await asyncio.wait_for(waiting, 1.0)

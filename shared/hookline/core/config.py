@@ -169,6 +169,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Deliveries a second by which a tenant's share of the main lane refills (per router).",
     ),
     Setting(
+        "HOOKLINE_SOURCE_RATE",
+        "500",
+        "Records a second one router reads from one source's topic (500 at once), so that"
+        " a flood on one source leaves the router to the others.",
+    ),
+    Setting(
         "HOOKLINE_TENANT_IN_FLIGHT",
         "128",
         "Requests one deliverer has open at once for one tenant; as many more may wait, then"
@@ -255,6 +261,7 @@ class Settings:
     endpoint_concurrency: int
     tenant_burst: int
     tenant_rate: float
+    source_rate: float
     tenant_in_flight: int
     bulk_read_ahead: int
     breaker_failures: int
@@ -297,6 +304,7 @@ class Settings:
             endpoint_concurrency=read.parsed("HOOKLINE_ENDPOINT_CONCURRENCY", _positive_int),
             tenant_burst=read.parsed("HOOKLINE_TENANT_BURST", _positive_int),
             tenant_rate=read.parsed("HOOKLINE_TENANT_RATE", _positive_float),
+            source_rate=read.parsed("HOOKLINE_SOURCE_RATE", _positive_float),
             tenant_in_flight=read.parsed("HOOKLINE_TENANT_IN_FLIGHT", _positive_int),
             bulk_read_ahead=read.parsed("HOOKLINE_BULK_READ_AHEAD", _positive_int),
             breaker_failures=read.parsed("HOOKLINE_BREAKER_FAILURES", _positive_int),

@@ -136,6 +136,11 @@ BULK_LANE = Counter(
     "hookline_bulk_lane_deliveries_total",
     "Deliveries planned onto the bulk lane: fan-outs over their tenant's share (core/lanes.py).",
 )
+SOURCE_PACED = Counter(
+    "hookline_source_paced_seconds_total",
+    "Seconds a source's reader waited to keep to HOOKLINE_SOURCE_RATE, by source.",
+    ["source"],
+)
 EVENTS_PUBLISHED = Counter(
     "hookline_events_published_total", "Events accepted by the API's publish endpoint."
 )

@@ -36,7 +36,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -90,6 +92,23 @@ class Tenants:
             await self._pool.close()
 
 
+@dataclass
+class Pace:
+    """Pure: how long a source's reader waits after taking ``taken`` records, so that
+    it reads at most ``rate`` records a second on average and ``burst`` at once
+    (``HOOKLINE_SOURCE_RATE``). The caller passes the time. ``_due`` is when the
+    records taken so far would all have been read at ``rate``; an idle source's
+    credit is capped at ``burst``."""
+
+    rate: float
+    burst: int
+    _due: float = float("-inf")
+
+    def wait(self, taken: int, now: float) -> float:
+        self._due = max(self._due, now - self.burst / self.rate) + taken / self.rate
+        return max(0.0, self._due - now)
+
+
 class SourceReader:
     """One source's topic, read into ``hookline.events`` (see the module's docstring)."""
 
@@ -103,6 +122,7 @@ class SourceReader:
         self._events = topics.events(settings)
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
+        self._pace = Pace(settings.source_rate, FETCH_RECORDS)
 
     @property
     def group(self) -> str:
@@ -195,6 +215,17 @@ class SourceReader:
         await self.take(records)
         ends = {tp: rs[-1].offset + 1 for tp, rs in batches.items() if rs}
         await self._commit(consumer, ends)
+        await self._paced(len(records))
+
+    async def _paced(self, taken: int) -> None:
+        """Wait as ``Pace`` says (the records taken are routed and committed): one
+        source flooded with records takes at most its rate of the router; a stop ends
+        the wait."""
+        delay = self._pace.wait(taken, time.monotonic())
+        if delay > 0:
+            metrics.SOURCE_PACED.labels(self.source.name).inc(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _read_carefully(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
         """One partition from its committed offset, its unreadable records quarantined
