@@ -21,14 +21,10 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from aiokafka.errors import KafkaError
-from bench.stack import drop_topics
 
 from support.client import Api
-from support.database import own_database
 from support.scripted import attempts, eventually, publish, subscribe
-from support.stack import ROOT, Stack
-from support.stack import test_settings as stack_settings
+from support.stack import Stack, own_stack
 
 HOSTS = ["127.0.0.1", "[::1]", "[::ffff:127.0.0.1]", "0.0.0.0"]
 
@@ -75,17 +71,8 @@ async def listener() -> AsyncIterator[_Listener]:
 async def own(infra: dict[str, str]) -> AsyncIterator[Stack]:
     """A stack of its own: turning its deliverer's guard on touches no other test's
     deliveries. Everything allows private targets, as the session's stack does."""
-    async with own_database(infra["HOOKLINE_DATABASE_URL"], "hookline_ssrf") as db_url:
-        env = stack_settings(infra, db_url)
-        stack = Stack(env)
-        logs = ROOT / ".local" / "test-logs" / env["HOOKLINE_TOPIC_PREFIX"]
-        try:
-            await asyncio.to_thread(stack.start, logs)
-            yield stack
-        finally:
-            await asyncio.to_thread(stack.stop)
-            with contextlib.suppress(KafkaError, OSError):
-                await drop_topics(env, env["HOOKLINE_TOPIC_PREFIX"])
+    async with own_stack(infra, "hookline_ssrf") as stack:
+        yield stack
 
 
 async def guard_on(stack: Stack) -> None:

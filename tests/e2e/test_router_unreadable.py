@@ -9,8 +9,6 @@ could not read this one), and the session's router never meet it."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,8 +16,6 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import orjson
 import pytest_asyncio
-from aiokafka.errors import KafkaError
-from bench.stack import drop_topics
 from quarantine_support import new_tenant, quarantined
 from router_support import eventually
 from unreadable_support import produce_unreadable_header
@@ -28,25 +24,14 @@ from hookline.core import kafka, topics
 from hookline.core.config import Settings
 from support import factories
 from support.client import Api
-from support.database import own_database
 from support.receiver import Receiver
-from support.stack import ROOT, Stack
-from support.stack import test_settings as stack_settings
+from support.stack import Stack, own_stack
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def own(infra: dict[str, str]) -> AsyncIterator[Stack]:
-    async with own_database(infra["HOOKLINE_DATABASE_URL"], "hookline_unreadable") as db_url:
-        env = stack_settings(infra, db_url)
-        stack = Stack(env)
-        logs = ROOT / ".local" / "test-logs" / env["HOOKLINE_TOPIC_PREFIX"]
-        try:
-            await asyncio.to_thread(stack.start, logs)
-            yield stack
-        finally:
-            await asyncio.to_thread(stack.stop)
-            with contextlib.suppress(KafkaError, OSError):
-                await drop_topics(env, env["HOOKLINE_TOPIC_PREFIX"])
+    async with own_stack(infra, "hookline_unreadable") as stack:
+        yield stack
 
 
 async def write(stack: Stack, topic: str, value: bytes, partition: int) -> None:

@@ -3,6 +3,8 @@ database, isolated from any other stack by their own topic prefix and database."
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -10,15 +12,29 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 # One copy of these, shared with the benchmark's own stack.
-from bench.stack import free_port, infra_env
+from bench.stack import drop_topics, free_port, infra_env
 
 from hookline.core.keyring import new_key_entry
+from support.database import own_database
 
-__all__ = ["ROOT", "SERVICES", "Service", "Stack", "free_port", "infra_env", "test_settings"]
+__all__ = [
+    "ROOT",
+    "SERVICES",
+    "Service",
+    "Stack",
+    "free_port",
+    "infra_env",
+    "own_stack",
+    "test_settings",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("api", "router", "deliverer", "retry_scheduler")
@@ -133,3 +149,21 @@ def test_settings(infra: dict[str, str], database_url: str) -> dict[str, str]:
         "HOOKLINE_PARTITIONS": "2",
         "HOOKLINE_LOG_LEVEL": "INFO",
     }
+
+
+@asynccontextmanager
+async def own_stack(infra: dict[str, str], database: str) -> AsyncIterator[Stack]:
+    """The four services on a prefix and database of their own (named ``database``), for
+    a test whose records or settings must not meet the session's stack; stopped, and
+    its topics dropped, at the end."""
+    async with own_database(infra["HOOKLINE_DATABASE_URL"], database) as db_url:
+        env = test_settings(infra, db_url)
+        stack = Stack(env)
+        logs = ROOT / ".local" / "test-logs" / env["HOOKLINE_TOPIC_PREFIX"]
+        try:
+            await asyncio.to_thread(stack.start, logs)
+            yield stack
+        finally:
+            await asyncio.to_thread(stack.stop)
+            with contextlib.suppress(KafkaError, OSError):
+                await drop_topics(env, env["HOOKLINE_TOPIC_PREFIX"])
